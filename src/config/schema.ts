@@ -1,0 +1,348 @@
+// The one source of truth for the configuration: YAML keys, defaults, validation and the TypeScript
+// types every other module uses (`Config` and friends below are inferred from this schema).
+// Contract: ../shared/DESIGN.md, "Configuration (YAML)". Unknown keys are errors everywhere, because a
+// typo such as `rateLimt:` must not silently switch a protection off.
+import { isIP } from "node:net";
+import { z } from "zod";
+import { parseDuration, parseSize } from "./units.js";
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (e.g. 250ms, 10s, 5m, 1h, 7d)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const size = z.string().transform((text, ctx) => {
+  const bytes = parseSize(text);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not a size (e.g. 16KiB, 10MiB)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** "0.0.0.0:8080", "[::1]:8443" or ":8080" (all interfaces). Port 0 asks the OS for a free port. */
+const listenAddress = z.string().transform((text, ctx): ListenAddress => {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const host = match?.[1] ?? match?.[2] ?? "";
+  const port = Number(match?.[3]);
+  if (!match || port > 65_535 || (host !== "" && host !== "localhost" && isIP(host) === 0)) {
+    ctx.addIssue({ code: "custom", message: `"${text}" is not an address such as 0.0.0.0:8080 or [::1]:8443` });
+    return z.NEVER;
+  }
+  return { host: host === "" ? "0.0.0.0" : host, port };
+});
+
+const cidr = z.string().refine(
+  (text) => {
+    const [address, prefix, extra] = text.split("/");
+    const family = isIP(address ?? "");
+    if (family === 0 || extra !== undefined) return false;
+    if (prefix === undefined) return true;
+    const bits = Number(prefix);
+    return /^\d+$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
+  },
+  { message: "expected an IP address or CIDR such as 10.0.0.0/8 or 2001:db8::/32" },
+);
+
+const httpMethod = z
+  .string()
+  .regex(/^[A-Z]+$/, "expected an upper-case HTTP method such as GET");
+
+/** Status ranges such as "200-399" or a single "200", parsed to inclusive bounds. */
+const statusRange = z
+  .union([z.number().int(), z.string()])
+  .transform((value, ctx): { readonly min: number; readonly max: number } => {
+    const match = /^(\d{3})(?:-(\d{3}))?$/.exec(String(value));
+    const min = Number(match?.[1]);
+    const max = Number(match?.[2] ?? match?.[1]);
+    if (!match || min < 100 || max > 599 || min > max) {
+      ctx.addIssue({ code: "custom", message: `"${value}" is not a status or status range such as 200-399` });
+      return z.NEVER;
+    }
+    return { min, max };
+  });
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid header name");
+const headerEdits = z
+  .strictObject({
+    set: z.record(headerName, z.string()).default({}),
+    remove: z.array(headerName).default([]),
+  })
+  .prefault({});
+
+const hostPattern = z
+  .string()
+  .regex(
+    /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$|^\[[0-9a-f:.]+\]$/i,
+    "expected a host such as api.example.com or *.example.com",
+  )
+  .transform((host) => host.toLowerCase());
+
+const pathPrefix = z
+  .string()
+  .regex(/^\/[^?#\s]*$/, "expected a path starting with / (no query, no spaces)")
+  .transform((path) => (path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path));
+
+const targetUrl = z.string().refine(
+  (text) => {
+    try {
+      const url = new URL(text);
+      return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "" && url.search === "";
+    } catch {
+      return false;
+    }
+  },
+  { message: "expected an upstream URL such as http://127.0.0.1:3001" },
+);
+
+const healthCheck = z.strictObject({
+  path: z.string().startsWith("/").default("/health"),
+  interval: duration.default("5s"),
+  timeout: duration.default("2s"),
+  healthyThreshold: z.number().int().min(1).default(2),
+  unhealthyThreshold: z.number().int().min(1).default(3),
+  expectStatus: statusRange.default("200-399"),
+});
+
+const circuitBreaker = z.strictObject({
+  errorThresholdPercentage: z.number().min(1).max(100).default(50),
+  volumeThreshold: z.number().int().min(1).default(10),
+  window: duration.default("10s"),
+  resetTimeout: duration.default("30s"),
+});
+
+const service = z.strictObject({
+  targets: z
+    .array(
+      z.strictObject({
+        url: targetUrl,
+        weight: z.number().int().min(0).max(1_000).default(1),
+      }),
+    )
+    .min(1, "a service needs at least one target"),
+  balancer: z.enum(["round-robin", "least-requests", "ip-hash", "random"]).default("round-robin"),
+  healthCheck: healthCheck.optional(),
+  circuitBreaker: circuitBreaker.optional(),
+  retry: z.strictObject({ attempts: z.number().int().min(0).max(10).default(2) }).optional(),
+  timeouts: z
+    .strictObject({
+      connect: duration.default("2s"),
+      response: duration.default("30s"),
+    })
+    .prefault({}),
+  keepAlive: z
+    .strictObject({
+      maxSockets: z.number().int().min(1).default(256),
+      maxFreeSockets: z.number().int().min(0).default(64),
+      idleTimeout: duration.default("30s"),
+    })
+    .prefault({}),
+});
+
+const rateLimitKey = z.string().refine((key) => key === "ip" || key === "ip+route" || /^header:[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key), {
+  message: 'expected "ip", "ip+route" or "header:<name>"',
+});
+
+const rateLimit = z.strictObject({
+  limit: z.number().int().min(1),
+  window: duration,
+  key: rateLimitKey.default("ip"),
+});
+
+const jail = z.strictObject({
+  when: z
+    .strictObject({
+      status: z.array(z.number().int().min(100).max(599)).optional(),
+      path: z
+        .string()
+        .refine((source) => {
+          try {
+            new RegExp(source);
+            return true;
+          } catch {
+            return false;
+          }
+        }, "not a valid regular expression")
+        .optional(),
+      method: z.array(httpMethod).optional(),
+      rateLimited: z.boolean().optional(),
+    })
+    .refine((when) => Object.keys(when).length > 0, "a jail needs at least one condition"),
+  maxRetry: z.number().int().min(1).default(5),
+  findTime: duration.default("10m"),
+  banTime: duration.default("1h"),
+  banTimeIncrement: z
+    .strictObject({
+      factor: z.number().min(1).default(2),
+      maxTime: duration.default("7d"),
+    })
+    .optional(),
+});
+
+const route = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "route names are letters, digits, _ . and -"),
+  match: z
+    .strictObject({
+      host: hostPattern.optional(),
+      pathPrefix: pathPrefix.default("/"),
+      methods: z.array(httpMethod).min(1).optional(),
+    })
+    .prefault({}),
+  service: z.string(),
+  rateLimit: z.string().optional(),
+  jails: z.array(z.string()).optional(),
+  stripPrefix: pathPrefix.optional(),
+  requestHeaders: headerEdits,
+  responseHeaders: headerEdits,
+});
+
+const acmeDirectoryPresets: Readonly<Record<string, string>> = {
+  letsencrypt: "https://acme-v02.api.letsencrypt.org/directory",
+  "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+};
+
+const tls = z
+  .strictObject({
+    redirectHttp: z.boolean().default(true),
+    hsts: z.string().default("max-age=31536000"),
+    minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
+    selfSigned: z.boolean().default(true),
+    certDir: z.string().min(1).default("./certs"),
+    certificates: z.array(z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) })).default([]),
+    acme: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        directoryUrl: z
+          .string()
+          .default("letsencrypt-staging")
+          .transform((name) => acmeDirectoryPresets[name] ?? name)
+          .refine((url) => /^https?:\/\//.test(url), "expected letsencrypt, letsencrypt-staging or a directory URL"),
+        email: z.string().default(""),
+        domains: z.array(hostPattern).default([]),
+        challenge: z.enum(["http-01", "tls-alpn-01"]).default("http-01"),
+        renewBefore: duration.default("30d"),
+        caFile: z.string().default(""),
+        eab: z.strictObject({ kid: z.string().default(""), hmacKey: z.string().default("") }).prefault({}),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        http: listenAddress.default("0.0.0.0:8080"),
+        https: listenAddress.default("0.0.0.0:8443"),
+        admin: listenAddress.default("127.0.0.1:9901"),
+      })
+      .prefault({}),
+    adminToken: z.string().default(""),
+    workers: z.union([z.number().int().min(1).max(256), z.literal("auto")]).default(1),
+    trustedProxies: z.array(cidr).default([]),
+    shutdownGrace: duration.default("10s"),
+    limits: z
+      .strictObject({
+        maxHeaderSize: size.default("16KiB"),
+        maxBodySize: size.default("10MiB"),
+        headersTimeout: duration.default("10s"),
+        requestTimeout: duration.default("60s"),
+        idleTimeout: duration.default("30s"),
+        maxConnectionsPerIp: z.number().int().min(1).default(256),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+        access: z.boolean().default(true),
+      })
+      .prefault({}),
+    store: z
+      .strictObject({
+        kind: z.enum(["memory", "redis"]).default("memory"),
+        dir: z.string().min(1).default("./state"),
+        redis: z
+          .strictObject({
+            url: z.string().default("redis://127.0.0.1:6379"),
+            cluster: z.array(z.string()).default([]),
+            keyPrefix: z.string().default("rampart:"),
+          })
+          .prefault({}),
+        onStoreFailure: z.enum(["open", "closed"]).default("open"),
+      })
+      .prefault({}),
+    tls,
+    rateLimits: z.record(z.string(), rateLimit).default({}),
+    jails: z.record(z.string(), jail).default({}),
+    allowlist: z.array(cidr).default([]),
+    denylist: z.array(cidr).default([]),
+    services: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "service names are letters, digits, _ . and -"), service).default({}),
+    routes: z.array(route).default([]),
+  })
+  .superRefine((config, ctx) => {
+    const routeNames = new Set<string>();
+    config.routes.forEach((route, index) => {
+      if (routeNames.has(route.name)) {
+        ctx.addIssue({ code: "custom", path: ["routes", index, "name"], message: `duplicate route name "${route.name}"` });
+      }
+      routeNames.add(route.name);
+      if (!(route.service in config.services)) {
+        ctx.addIssue({ code: "custom", path: ["routes", index, "service"], message: `unknown service "${route.service}"` });
+      }
+      if (route.rateLimit !== undefined && !(route.rateLimit in config.rateLimits)) {
+        ctx.addIssue({ code: "custom", path: ["routes", index, "rateLimit"], message: `unknown rate limit "${route.rateLimit}"` });
+      }
+      route.jails?.forEach((jailName, jailIndex) => {
+        if (!(jailName in config.jails)) {
+          ctx.addIssue({ code: "custom", path: ["routes", index, "jails", jailIndex], message: `unknown jail "${jailName}"` });
+        }
+      });
+      if (route.stripPrefix !== undefined && !isPathPrefixOf(route.stripPrefix, route.match.pathPrefix)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["routes", index, "stripPrefix"],
+          message: `"${route.stripPrefix}" is not a prefix of the route's pathPrefix "${route.match.pathPrefix}"`,
+        });
+      }
+    });
+    const adminHost = config.listen.admin.host;
+    if (!isLoopback(adminHost) && config.adminToken === "") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["listen", "admin"],
+        message: "an admin address off loopback needs adminToken (set RAMPART_ADMIN_TOKEN)",
+      });
+    }
+    if (config.tls.acme.enabled && config.tls.acme.domains.some((domain) => domain.startsWith("*."))) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tls", "acme", "domains"],
+        message: "wildcard names need the DNS-01 challenge, which Rampart does not offer",
+      });
+    }
+  });
+
+function isPathPrefixOf(prefix: string, path: string): boolean {
+  return prefix === "/" || path === prefix || path.startsWith(prefix + "/");
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+export type Config = z.output<typeof configSchema>;
+export type RouteConfig = Config["routes"][number];
+export type ServiceConfig = Config["services"][string];
+export type TargetConfig = ServiceConfig["targets"][number];
+export type LimitsConfig = Config["limits"];
+export type TlsConfig = Config["tls"];
+export type HeaderEdits = RouteConfig["requestHeaders"];

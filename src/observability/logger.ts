@@ -1,0 +1,13 @@
+// One pino logger for the process. Access-log lines and operational events share it so that one
+// JSON stream can be shipped as is; pino writes asynchronously so logging never blocks a request.
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+export function createLogger(level: string, destination: NodeJS.WritableStream | number = 1): Logger {
+  const stream = typeof destination === "number" ? pino.destination({ dest: destination, sync: false }) : destination;
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream);
+}
+
+/** For tests and tools that must stay quiet. */
+export const silentLogger: Logger = pino({ level: "silent" });
