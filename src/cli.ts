@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// The command line: `rampart start | validate | version` (DESIGN.md, "Command line").
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ConfigError, formatProblem, loadConfigFile } from "./config/load.js";
+import { Gateway } from "./main.js";
+
+const USAGE = `usage: rampart <command> [-c FILE]
+
+commands:
+  start      run the gateway
+  validate   check a config file; exit 1 listing every problem as FILE:LINE:COL key: message
+  version    print the version
+
+The config file is -c FILE, else $RAMPART_CONFIG, else config/gateway.yaml.`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+function configPath(flag: string | undefined): string {
+  return flag ?? process.env.RAMPART_CONFIG ?? "config/gateway.yaml";
+}
+
+function printConfigError(error: unknown): void {
+  if (error instanceof ConfigError) for (const problem of error.problems) console.error(formatProblem(problem));
+  else console.error(error instanceof Error ? error.message : String(error));
+}
+
+async function start(file: string): Promise<void> {
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.start({ configFile: file });
+  } catch (error) {
+    printConfigError(error);
+    process.exit(1);
+  }
+  const logger = gateway.logger;
+  // One request must never take the process down: a bug that escapes every handler is logged loudly
+  // and the gateway keeps serving the other connections.
+  process.on("uncaughtException", (error) => logger.error({ err: error }, "uncaught exception"));
+  process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled promise rejection"));
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, "shutting down");
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGHUP", () => void gateway.reload());
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+  });
+  const command = positionals[0];
+  if (values.help || command === undefined) {
+    console.log(USAGE);
+    process.exit(command === undefined && !values.help ? 2 : 0);
+  }
+  switch (command) {
+    case "version":
+      console.log(`rampart ${version()} (node ${process.version})`);
+      return;
+    case "validate": {
+      const file = configPath(values.config);
+      try {
+        loadConfigFile(file);
+      } catch (error) {
+        printConfigError(error);
+        process.exit(1);
+      }
+      console.log(`${file}: ok`);
+      return;
+    }
+    case "start":
+      await start(configPath(values.config));
+      return;
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(2);
+});

@@ -1,0 +1,18 @@
+import type { StageFactory } from "../pipeline/build-context.js";
+import { resolveClientIp } from "./client-ip.js";
+import { CidrSet } from "./ip.js";
+
+export const clientIpStage: StageFactory = ({ config }) => {
+  const trusted = new CidrSet(config.trustedProxies);
+  return {
+    name: "client-ip",
+    run(ctx) {
+      const header = ctx.req.headers["x-forwarded-for"];
+      const forwardedFor = typeof header === "string" ? header : undefined;
+      const client = resolveClientIp(ctx.req.socket.remoteAddress, forwardedFor, trusted);
+      ctx.clientIp = client.ip;
+      ctx.viaTrustedProxy = client.viaTrustedProxy;
+      return undefined;
+    },
+  };
+};

@@ -1,0 +1,111 @@
+// The contract's metrics (DESIGN.md, "Metrics"), one registry per gateway so tests can run several
+// gateways in one process. Label children are cached per route/target, so the request path does a Map
+// lookup instead of prom-client's label validation on every request. Labels stay bounded: route
+// names, known methods, status codes; never a raw path or an IP.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"]);
+
+/** Methods outside the standard set are folded into one label value, so a client cannot mint series. */
+export function methodLabel(method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : "OTHER";
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requestsTotal = new Counter({
+    name: "rampart_requests_total",
+    help: "Requests answered, by route, method and status code.",
+    labelNames: ["route", "method", "code"] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: "rampart_request_duration_seconds",
+    help: "Time from request start to the end of the response, by route, method and status code.",
+    labelNames: ["route", "method", "code"] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly requestsInFlight = new Gauge({
+    name: "rampart_requests_in_flight",
+    help: "Requests being answered now, by route.",
+    labelNames: ["route"] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: "rampart_upstream_request_duration_seconds",
+    help: "Time from sending a request upstream to the end of its response, by service and target.",
+    labelNames: ["service", "target"] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly connectionsRejected = new Counter({
+    name: "rampart_connections_rejected_total",
+    help: "Connections closed at accept, by reason (banned, denied, connection_limit).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: "rampart_config_reloads_total",
+    help: "Configuration reloads after the initial load, by result (success, failure).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly clientErrors = new Counter({
+    name: "rampart_client_errors_total",
+    help: "Requests refused before routing because they were malformed, too large or too slow, by status code.",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+
+  readonly #routes = new Map<string, RouteMetrics>();
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    // Series that exist from the start, so dashboards and alerts see 0 rather than "no data".
+    for (const reason of ["banned", "denied", "connection_limit"]) this.connectionsRejected.inc({ reason }, 0);
+    for (const result of ["success", "failure"]) this.configReloads.inc({ result }, 0);
+  }
+
+  /** Cached per route name: survives reloads so counters keep their children. */
+  forRoute(route: string): RouteMetrics {
+    let metrics = this.#routes.get(route);
+    if (metrics === undefined) {
+      metrics = new RouteMetrics(this, route);
+      this.#routes.set(route, metrics);
+    }
+    return metrics;
+  }
+}
+
+type CounterChild = ReturnType<Counter<"route" | "method" | "code">["labels"]>;
+type HistogramChild = ReturnType<Histogram<"route" | "method" | "code">["labels"]>;
+
+export class RouteMetrics {
+  readonly inFlight: ReturnType<Gauge<"route">["labels"]>;
+  readonly #done = new Map<string, { readonly count: CounterChild; readonly duration: HistogramChild }>();
+
+  constructor(
+    private readonly metrics: GatewayMetrics,
+    private readonly route: string,
+  ) {
+    this.inFlight = metrics.requestsInFlight.labels(route);
+    this.inFlight.set(0);
+  }
+
+  observe(method: string, code: number, seconds: number): void {
+    const key = method + code;
+    let children = this.#done.get(key);
+    if (children === undefined) {
+      const labels = [this.route, method, String(code)] as const;
+      children = {
+        count: this.metrics.requestsTotal.labels(...labels),
+        duration: this.metrics.requestDuration.labels(...labels),
+      };
+      this.#done.set(key, children);
+    }
+    children.count.inc();
+    children.duration.observe(seconds);
+  }
+}

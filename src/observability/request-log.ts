@@ -1,0 +1,47 @@
+// Runs once per request when its response closes: the route's metrics and one access-log line.
+// Clients that hang up before the response is complete are recorded as 499 (nginx's convention), so
+// aborted requests are visible rather than counted as the 200 that was never delivered.
+import { performance } from "node:perf_hooks";
+import type { RequestContext } from "../pipeline/context.js";
+import type { Logger } from "./logger.js";
+import { methodLabel, type GatewayMetrics } from "./metrics.js";
+
+const CLIENT_CLOSED = 499;
+
+export function requestObserver(metrics: GatewayMetrics, logger: Logger, accessLog: () => boolean) {
+  const unmatched = metrics.forRoute("-");
+  return (ctx: RequestContext): void => {
+    const seconds = (performance.now() - ctx.startedAt) / 1000;
+    const status = statusOf(ctx);
+    const method = methodLabel(ctx.req.method);
+    const route = ctx.route;
+    if (ctx.upstreamStartedAt !== 0) ctx.target!.inFlight--;
+    if (route !== undefined) {
+      route.metrics.inFlight.dec();
+      route.metrics.observe(method, status, seconds);
+    } else {
+      unmatched.observe(method, status, seconds);
+    }
+    if (!accessLog()) return;
+    logger.info({
+      msg: "request",
+      requestId: ctx.requestId,
+      clientIp: ctx.clientIp,
+      method: ctx.req.method,
+      host: ctx.host,
+      path: ctx.path,
+      status,
+      bytes: ((ctx.socket as { bytesWritten?: number }).bytesWritten ?? 0) - ctx.bytesWrittenBefore,
+      durationMs: Math.round(seconds * 100_000) / 100,
+      route: route?.name,
+      target: ctx.target?.key,
+      failure: ctx.failure,
+    });
+  };
+}
+
+function statusOf(ctx: RequestContext): number {
+  const res = ctx.res;
+  if (res === undefined) return ctx.upgradeStatus;
+  return res.writableFinished ? res.statusCode : CLIENT_CLOSED;
+}

@@ -1,0 +1,61 @@
+// Builds everything that depends on one configuration (services, routes, stages) as one unit, so a
+// reload can swap it in atomically or throw it away. Services whose config did not change are carried
+// over, keeping their connection pools and target state.
+import { isDeepStrictEqual } from "node:util";
+import type { Config } from "../config/schema.js";
+import type { Logger } from "../observability/logger.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
+import type { Forwarder } from "../proxy/forwarder.js";
+import { compileHeaderEdits, type Route } from "../routing/route.js";
+import { RouteTable } from "../routing/route-table.js";
+import { Service } from "../upstream/service.js";
+import { Pipeline, type RequestObserver } from "./pipeline.js";
+import { requestPath } from "./stages.js";
+
+export interface Generation {
+  readonly config: Config;
+  readonly pipeline: Pipeline;
+  readonly routes: RouteTable<Route>;
+  readonly services: ReadonlyMap<string, Service>;
+}
+
+export interface BuildShared {
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly forwarder: Forwarder;
+  readonly onFinished: RequestObserver;
+}
+
+export function buildGeneration(config: Config, shared: BuildShared, previous?: Generation): Generation {
+  const services = new Map<string, Service>();
+  for (const [name, serviceConfig] of Object.entries(config.services)) {
+    const old = previous?.services.get(name);
+    services.set(
+      name,
+      old !== undefined && isDeepStrictEqual(old.config, serviceConfig) ? old : new Service(name, serviceConfig, shared.metrics.upstreamDuration),
+    );
+  }
+  const routes = new RouteTable<Route>(
+    config.routes.map((route) =>
+      Object.freeze({
+        name: route.name,
+        match: route.match,
+        service: services.get(route.service)!,
+        stripPrefix: route.stripPrefix,
+        requestHeaders: compileHeaderEdits(route.requestHeaders),
+        responseHeaders: compileHeaderEdits(route.responseHeaders),
+        metrics: shared.metrics.forRoute(route.name),
+        config: route,
+      }),
+    ),
+  );
+  const build = { config, routes, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder };
+  const stages = requestPath.map((factory) => factory(build));
+  return { config, pipeline: new Pipeline(stages, shared.onFinished, shared.logger), routes, services };
+}
+
+/** Services of `previous` that `next` no longer uses: their pools close once in-flight requests are done. */
+export function retiredServices(previous: Generation, next: Generation): Service[] {
+  const kept = new Set(next.services.values());
+  return [...previous.services.values()].filter((service) => !kept.has(service));
+}

@@ -1,0 +1,45 @@
+// Everything the stages learn about one request, in one object with a fixed shape (a class, so every
+// request context shares one hidden class and property access stays monomorphic on the hot path).
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Route } from "../routing/route.js";
+import type { Target } from "../upstream/target.js";
+
+export class RequestContext {
+  requestId = "";
+  /** The client as resolved through trustedProxies: the identity every guard keys on. */
+  clientIp = "";
+  /** True when the socket peer is a trusted proxy, so clientIp came from X-Forwarded-For. */
+  viaTrustedProxy = false;
+  /** Lower-case host without port, "" when the request named none. */
+  host = "";
+  /** Normalised path without the query; what routing matched and what goes upstream. */
+  path = "";
+  /** The query string including "?", or "". */
+  query = "";
+  route: Route | undefined = undefined;
+  target: Target | undefined = undefined;
+  /** Why the request failed, for the access log (an error code or reply reason). */
+  failure: string | undefined = undefined;
+  upstreamStartedAt = 0;
+  /** For WebSocket upgrades, which have no ServerResponse: 101 once switched, else the refusal's status. */
+  upgradeStatus = 101;
+  /** socket.bytesWritten when the request began: the difference is this response's size. */
+  readonly bytesWrittenBefore: number;
+
+  constructor(
+    readonly req: IncomingMessage,
+    /** undefined for WebSocket upgrades, which answer on the raw socket. */
+    readonly res: ServerResponse | undefined,
+    readonly socket: Duplex,
+    readonly upgradeHead: Buffer | undefined,
+    readonly encrypted: boolean,
+    readonly startedAt: number,
+  ) {
+    this.bytesWrittenBefore = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
+  }
+
+  get isUpgrade(): boolean {
+    return this.res === undefined;
+  }
+}

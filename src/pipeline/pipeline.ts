@@ -1,0 +1,61 @@
+// Runs the ordered stages (declared in stages.ts) for one request. Synchronous stages run in one loop
+// with no Promise allocated; a stage that returns a Promise suspends the loop until it settles.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { performance } from "node:perf_hooks";
+import type { Logger } from "../observability/logger.js";
+import { RequestContext } from "./context.js";
+import { mapError } from "./error-mapper.js";
+import { writeReply } from "./respond.js";
+import { HANDLED, type Stage, type StageResult } from "./stage.js";
+
+export type RequestObserver = (ctx: RequestContext) => void;
+
+export class Pipeline {
+  constructor(
+    readonly stages: readonly Stage[],
+    private readonly onFinished: RequestObserver,
+    private readonly logger: Logger,
+  ) {}
+
+  handleRequest(req: IncomingMessage, res: ServerResponse, encrypted: boolean): void {
+    const ctx = new RequestContext(req, res, req.socket, undefined, encrypted, performance.now());
+    res.once("close", () => this.onFinished(ctx));
+    this.#run(ctx, 0);
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, encrypted: boolean): void {
+    const ctx = new RequestContext(req, undefined, socket, head, encrypted, performance.now());
+    socket.once("close", () => this.onFinished(ctx));
+    this.#run(ctx, 0);
+  }
+
+  #run(ctx: RequestContext, from: number): void {
+    const stages = this.stages;
+    for (let index = from; index < stages.length; index++) {
+      let result: StageResult | Promise<StageResult>;
+      try {
+        result = stages[index]!.run(ctx);
+      } catch (error) {
+        mapError(ctx, error, this.logger);
+        return;
+      }
+      if (result === undefined) continue;
+      if (result === HANDLED) return;
+      if (result instanceof Promise) {
+        result.then(
+          (settled) => this.#resume(ctx, index, settled),
+          (error: unknown) => mapError(ctx, error, this.logger),
+        );
+        return;
+      }
+      writeReply(ctx, result);
+      return;
+    }
+  }
+
+  #resume(ctx: RequestContext, index: number, result: StageResult): void {
+    if (result === undefined) this.#run(ctx, index + 1);
+    else if (result !== HANDLED) writeReply(ctx, result);
+  }
+}

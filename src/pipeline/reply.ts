@@ -1,0 +1,17 @@
+// What a stage answers with when the request stops at it: short JSON bodies, the same shape everywhere
+// ({"error":"rate_limited","requestId":"..."}), so clients and log searches can rely on one format.
+
+export interface Reply {
+  readonly status: number;
+  /** Stable machine-readable reason, e.g. "no_route". */
+  readonly error: string;
+  readonly headers?: Readonly<Record<string, string | number>>;
+}
+
+export const replies = {
+  badRequest: { status: 400, error: "bad_request" },
+  forbidden: { status: 403, error: "forbidden" },
+  noRoute: { status: 404, error: "no_route" },
+  misdirected: { status: 421, error: "misdirected_request" },
+  bodyTooLarge: { status: 413, error: "body_too_large" },
+} as const satisfies Record<string, Reply>;

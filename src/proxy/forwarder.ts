@@ -1,0 +1,116 @@
+// The forwarding engine: one http-proxy-3 instance for the life of the process (it outlives config
+// reloads; each call names its target and that service's keep-alive agent). Every http-proxy event that
+// can carry an error has a listener: an unhandled `error` event would take the whole process down.
+// Timeouts are ours, not http-proxy's `proxyTimeout`, because that one destroys the request without a
+// reason and a connect timeout (502) could not be told from a slow response (504).
+import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { performance } from "node:perf_hooks";
+import { createProxyServer, type ServerOptions } from "http-proxy-3";
+import type { Logger } from "../observability/logger.js";
+import type { RequestContext } from "../pipeline/context.js";
+import { GatewayError } from "../pipeline/errors.js";
+import type { Target } from "../upstream/target.js";
+import type { Service } from "../upstream/service.js";
+import { applyEdits, removeHopByHop } from "./headers.js";
+
+const CONTEXT = Symbol("rampart.context");
+type WithContext = IncomingMessage & { [CONTEXT]?: RequestContext };
+
+export type ForwardFailure = (ctx: RequestContext, error: Error) => void;
+
+export interface ForwarderOptions {
+  readonly logger: Logger;
+  /** Strict-Transport-Security for responses on TLS connections; "" sends none. */
+  readonly hsts: () => string;
+  /** True while shutting down: responses then close their connection. */
+  readonly draining: () => boolean;
+}
+
+export class Forwarder {
+  readonly #proxy = createProxyServer({ xfwd: false, ws: true });
+  readonly #targetOptions = new WeakMap<Target, ServerOptions>();
+
+  constructor(private readonly options: ForwarderOptions) {
+    const proxy = this.#proxy;
+    proxy.on("proxyReq", (proxyReq, req, _res, _options, socket) => {
+      const ctx = (req as WithContext)[CONTEXT];
+      if (ctx !== undefined) armTimeouts(proxyReq, socket, ctx.route!.service);
+    });
+    proxy.on("proxyRes", (proxyRes, req, res) => {
+      const ctx = (req as WithContext)[CONTEXT];
+      if (ctx !== undefined) this.#rewriteResponse(ctx, proxyRes, res);
+    });
+    proxy.on("end", (req) => {
+      const ctx = (req as WithContext)[CONTEXT];
+      if (ctx?.target !== undefined) ctx.target.upstreamDuration.observe((performance.now() - ctx.upstreamStartedAt) / 1000);
+    });
+    // Per-call callbacks receive errors; these catch what http-proxy reports outside a call.
+    proxy.on("error", (error, req, res) => {
+      options.logger.debug({ err: error, url: req.url }, "proxy error outside a request callback");
+      if ("destroy" in res) res.destroy();
+    });
+    proxy.on("econnreset", () => {
+      // The client went away mid-request; http-proxy already destroyed the upstream request.
+    });
+  }
+
+  web(ctx: RequestContext, target: Target, onFailure: ForwardFailure): void {
+    const req = ctx.req as WithContext;
+    req[CONTEXT] = ctx;
+    ctx.upstreamStartedAt = performance.now();
+    target.inFlight++;
+    this.#proxy.web(req, ctx.res!, this.#optionsFor(target, ctx.route!.service), (error) => onFailure(ctx, error));
+  }
+
+  ws(ctx: RequestContext, target: Target, onFailure: ForwardFailure): void {
+    const req = ctx.req as WithContext;
+    req[CONTEXT] = ctx;
+    ctx.upstreamStartedAt = performance.now();
+    target.inFlight++;
+    // An upgraded connection leaves the pool for good, so it does not borrow from the keep-alive agent.
+    this.#proxy.ws(req, ctx.socket, ctx.upgradeHead, { target: target.url }, (error) => onFailure(ctx, error));
+  }
+
+  close(): void {
+    this.#proxy.removeAllListeners("proxyReq");
+  }
+
+  #optionsFor(target: Target, service: Service): ServerOptions {
+    let options = this.#targetOptions.get(target);
+    if (options === undefined) {
+      options = { target: target.url, agent: service.agent };
+      this.#targetOptions.set(target, options);
+    }
+    return options;
+  }
+
+  #rewriteResponse(ctx: RequestContext, proxyRes: IncomingMessage, res: ServerResponse): void {
+    const headers = proxyRes.headers;
+    removeHopByHop(headers, false);
+    applyEdits(headers, ctx.route!.responseHeaders);
+    headers["x-request-id"] = ctx.requestId;
+    if (ctx.encrypted) {
+      const hsts = this.options.hsts();
+      if (hsts !== "") headers["strict-transport-security"] = hsts;
+    }
+    // http-proxy copies this onto the response; the client's own wish (res.shouldKeepAlive) and a
+    // shutdown in progress decide it, never the upstream's connection header.
+    headers.connection = res.shouldKeepAlive && !this.options.draining() ? "keep-alive" : "close";
+  }
+}
+
+function armTimeouts(proxyReq: ClientRequest, socket: Socket, service: Service): void {
+  if (socket.connecting) {
+    const timer = setTimeout(() => {
+      proxyReq.destroy(new GatewayError("UPSTREAM_CONNECT_TIMEOUT", `no connection within ${service.connectTimeout} ms`));
+    }, service.connectTimeout);
+    socket.once("connect", () => clearTimeout(timer));
+    proxyReq.once("close", () => clearTimeout(timer));
+  }
+  // A socket timeout measures silence, which is what "did not answer in time" means; Node arms it only
+  // once connected, so it never races the connect timer above.
+  proxyReq.setTimeout(service.responseTimeout, () => {
+    proxyReq.destroy(new GatewayError("UPSTREAM_RESPONSE_TIMEOUT", `no answer within ${service.responseTimeout} ms`));
+  });
+}

@@ -1,0 +1,55 @@
+// Header rewriting between client and upstream. Hop-by-hop headers (RFC 9110 §7.6.1) describe one
+// connection and must not cross the proxy; X-Forwarded-* tell the upstream who really asked.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { RequestContext } from "../pipeline/context.js";
+import type { CompiledHeaderEdits } from "../routing/route.js";
+
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate", "proxy-authorization"] as const;
+
+type Headers = IncomingHttpHeaders | OutgoingHttpHeaders;
+
+/** Removes hop-by-hop headers, including any listed in Connection; keeps the upgrade pair when asked. */
+export function removeHopByHop(headers: Headers, keepUpgrade: boolean): void {
+  const connection = headers.connection;
+  if (typeof connection === "string" && connection !== "keep-alive" && connection !== "close") {
+    for (const token of connection.split(",")) {
+      const name = token.trim().toLowerCase();
+      if (name !== "" && !(keepUpgrade && name === "upgrade") && !isProtected(name)) delete headers[name];
+    }
+  }
+  for (const name of HOP_BY_HOP) {
+    if (headers[name] === undefined) continue;
+    if (keepUpgrade && (name === "upgrade" || name === "connection")) continue;
+    delete headers[name];
+  }
+}
+
+// A client must not be able to strip these by naming them in Connection.
+function isProtected(name: string): boolean {
+  return name === "x-forwarded-for" || name === "x-request-id" || name === "host";
+}
+
+export function applyEdits(headers: Headers, edits: CompiledHeaderEdits): void {
+  for (const name of edits.remove) delete headers[name];
+  for (const [name, value] of edits.set) headers[name] = value;
+}
+
+export function prepareUpstreamRequest(ctx: RequestContext): void {
+  const headers = ctx.req.headers;
+  removeHopByHop(headers, ctx.isUpgrade);
+  // The gateway answered "100 Continue" itself; forwarding Expect would make the upstream wait too.
+  if (headers.expect !== undefined) delete headers.expect;
+
+  const peer = ctx.req.socket.remoteAddress ?? "";
+  if (ctx.viaTrustedProxy) {
+    headers["x-forwarded-for"] = `${headers["x-forwarded-for"]}, ${peer.startsWith("::ffff:") ? peer.slice(7) : peer}`;
+    headers["x-forwarded-proto"] ??= ctx.encrypted ? "https" : "http";
+    headers["x-forwarded-host"] ??= headers.host ?? "";
+  } else {
+    // From an untrusted peer these headers are whatever the client wrote: replace, never append.
+    headers["x-forwarded-for"] = ctx.clientIp;
+    headers["x-forwarded-proto"] = ctx.encrypted ? "https" : "http";
+    headers["x-forwarded-host"] = headers.host ?? "";
+  }
+  applyEdits(headers, ctx.route!.requestHeaders);
+}

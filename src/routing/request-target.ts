@@ -1,0 +1,46 @@
+// Reads host, path and query from the request line once, normalised, for every later stage.
+// Absolute-form targets ("GET http://host/ HTTP/1.1", RFC 9112 §3.2.2) name the host themselves: one
+// that no route names explicitly is answered 421 Misdirected Request, so Rampart is never usable as an
+// open forward proxy (RFC 9110 §15.5.20 is the status for exactly this case).
+import type { StageFactory } from "../pipeline/build-context.js";
+import { replies } from "../pipeline/reply.js";
+import { normalizeHost } from "./host.js";
+import { normalizePath } from "./normalize-path.js";
+
+export const requestTargetStage: StageFactory = ({ routes }) => ({
+  name: "request-target",
+  run(ctx) {
+    const url = ctx.req.url ?? "";
+    let host: string | undefined;
+    let pathAndQuery = url;
+    if (url.charCodeAt(0) !== 47 /* "/" */) {
+      const absolute = parseAbsoluteForm(url);
+      if (absolute === undefined) return replies.badRequest;
+      host = normalizeHost(absolute.host);
+      if (host === undefined) return replies.badRequest;
+      if (!routes.namesHost(host)) return replies.misdirected;
+      // The authority of an absolute-form target replaces Host (RFC 9112 §3.2.2).
+      ctx.req.headers.host = absolute.host;
+      pathAndQuery = absolute.pathAndQuery;
+    } else {
+      host = normalizeHost(ctx.req.headers.host);
+      if (host === undefined) return replies.badRequest;
+    }
+
+    const queryStart = pathAndQuery.indexOf("?");
+    const rawPath = queryStart === -1 ? pathAndQuery : pathAndQuery.slice(0, queryStart);
+    const path = normalizePath(rawPath);
+    if (path === undefined) return replies.badRequest;
+    ctx.host = host;
+    ctx.path = path;
+    ctx.query = queryStart === -1 ? "" : pathAndQuery.slice(queryStart);
+    return undefined;
+  },
+});
+
+function parseAbsoluteForm(url: string): { host: string; pathAndQuery: string } | undefined {
+  const match = /^https?:\/\/([^/?#@]+)([^#]*)$/i.exec(url);
+  if (!match) return undefined;
+  const rest = match[2]!;
+  return { host: match[1]!, pathAndQuery: rest === "" || rest.startsWith("?") ? "/" + rest : rest };
+}

@@ -1,0 +1,13 @@
+import type { StageFactory } from "../pipeline/build-context.js";
+import { replies } from "../pipeline/reply.js";
+
+export const routeStage: StageFactory = ({ routes }) => ({
+  name: "route",
+  run(ctx) {
+    const route = routes.match(ctx.host, ctx.path, ctx.req.method ?? "");
+    if (route === undefined) return replies.noRoute;
+    ctx.route = route;
+    route.metrics.inFlight.inc();
+    return undefined;
+  },
+});

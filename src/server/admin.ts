@@ -1,0 +1,97 @@
+// The admin listener: metrics, liveness, readiness and the operator API. Never gated, never limited,
+// loopback by default; off loopback the config requires adminToken, which then guards /api/*.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { timingSafeEqual } from "node:crypto";
+import type { ListenAddress } from "../config/schema.js";
+import type { Logger } from "../observability/logger.js";
+
+export type AdminReply = { readonly status: number; readonly body: unknown };
+export type AdminHandler = (req: http.IncomingMessage, body: unknown) => AdminReply | Promise<AdminReply>;
+
+export interface AdminOptions {
+  readonly token: () => string;
+  readonly metrics: () => Promise<{ contentType: string; text: string }>;
+  readonly ready: () => { ready: boolean; detail: Record<string, unknown> };
+  /** Keyed "METHOD /api/path"; a trailing "*" matches one more path segment (e.g. "DELETE /api/bans/*"). */
+  readonly api: ReadonlyMap<string, AdminHandler>;
+}
+
+const MAX_ADMIN_BODY = 64 * 1024;
+
+export function createAdminServer(options: AdminOptions, logger: Logger): http.Server {
+  return http.createServer((req, res) => {
+    handle(req, options).then(
+      (reply) => send(res, reply),
+      (error: unknown) => {
+        logger.error({ err: error, url: req.url }, "admin request failed");
+        send(res, { status: 500, body: { error: "internal_error" } });
+      },
+    );
+  });
+}
+
+async function handle(req: http.IncomingMessage, options: AdminOptions): Promise<AdminReply | { raw: string; contentType: string }> {
+  const path = (req.url ?? "/").split("?")[0]!;
+  if (req.method === "GET" && path === "/metrics") {
+    const { contentType, text } = await options.metrics();
+    return { raw: text, contentType };
+  }
+  if (req.method === "GET" && path === "/healthz") return { status: 200, body: { status: "ok" } };
+  if (req.method === "GET" && path === "/readyz") {
+    const { ready, detail } = options.ready();
+    return { status: ready ? 200 : 503, body: { status: ready ? "ready" : "not_ready", ...detail } };
+  }
+  if (!path.startsWith("/api/")) return { status: 404, body: { error: "not_found" } };
+  if (!authorized(req, options.token())) return { status: 401, body: { error: "unauthorized" } };
+
+  const handler = options.api.get(`${req.method} ${path}`) ?? options.api.get(`${req.method} ${path.slice(0, path.lastIndexOf("/") + 1)}*`);
+  if (handler === undefined) return { status: 404, body: { error: "not_found" } };
+  const body = await readJson(req);
+  if (body === INVALID) return { status: 400, body: { error: "invalid_json" } };
+  return handler(req, body);
+}
+
+function authorized(req: http.IncomingMessage, token: string): boolean {
+  if (token === "") return true;
+  const given = Buffer.from(req.headers.authorization ?? "");
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const INVALID = Symbol("invalid");
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_ADMIN_BODY) return INVALID;
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    return INVALID;
+  }
+}
+
+function send(res: http.ServerResponse, reply: AdminReply | { raw: string; contentType: string }): void {
+  if ("raw" in reply) {
+    res.writeHead(200, { "content-type": reply.contentType }).end(reply.raw);
+    return;
+  }
+  const text = JSON.stringify(reply.body);
+  res.writeHead(reply.status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
+}
+
+export function listenAdmin(server: http.Server, address: ListenAddress): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: address.host, port: address.port }, () => {
+      server.off("error", reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}

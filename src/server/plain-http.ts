@@ -1,0 +1,46 @@
+// What the HTTP listener does with a request: ACME HTTP-01 answers under /.well-known/acme-challenge/
+// (reserved even when nothing is pending, so no route can shadow it), and a 308 to HTTPS for the rest,
+// unless tls.redirectHttp is off (Rampart behind another TLS terminator), then the routes serve it.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { requestIdOf } from "../proxy/request-id.js";
+import { normalizeHost } from "../routing/host.js";
+
+export const ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
+
+/** Answers HTTP-01 key authorizations; ACME issuance plugs in here. */
+export interface ChallengeResponder {
+  keyAuthorization(token: string): string | undefined;
+}
+
+export interface PlainHttpOptions {
+  readonly redirect: () => boolean;
+  readonly httpsPort: () => number;
+  readonly challenges: () => ChallengeResponder | undefined;
+  readonly serve: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export function plainHttpHandler(options: PlainHttpOptions) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? "/";
+    res.setHeader("x-request-id", requestIdOf(req));
+    if (url.startsWith(ACME_CHALLENGE_PREFIX)) {
+      const token = url.slice(ACME_CHALLENGE_PREFIX.length).split("?")[0] ?? "";
+      const answer = options.challenges()?.keyAuthorization(token);
+      if (answer === undefined) return json(res, 404, "no_challenge");
+      res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(answer) }).end(answer);
+      return;
+    }
+    if (!options.redirect()) return options.serve(req, res);
+
+    const host = normalizeHost(req.headers.host);
+    if (host === undefined || host === "" || !url.startsWith("/")) return json(res, 400, "bad_request");
+    const port = options.httpsPort();
+    const location = `https://${host}${port === 443 ? "" : `:${port}`}${url}`;
+    res.writeHead(308, { location, "content-length": 0 }).end();
+  };
+}
+
+function json(res: ServerResponse, status: number, error: string): void {
+  const body = `{"error":"${error}"}`;
+  res.writeHead(status, { "content-type": "application/json", "content-length": body.length }).end(body);
+}
