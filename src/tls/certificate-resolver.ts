@@ -1,0 +1,198 @@
+// Chooses the certificate for each TLS handshake from the SNI name. Everything costly (file reads, PEM
+// parsing, SecureContext creation) happens when a certificate is loaded or installed; a handshake only
+// looks a name up in a Map.
+//
+// Key types: when the server's default context holds a certificate of one key type and the SNI context
+// another, OpenSSL keeps both on the connection and picks by key type, so clients get the default
+// certificate (ECDSA default + RSA SNI: TLS 1.3 clients; RSA default + ECDSA SNI: TLS 1.2 clients).
+// Rampart makes only ECDSA P-256 certificates; if operators add static certificates of another type,
+// the resolver offers no default certificate, so named clients always get the right one and only
+// clients sending no SNI are refused.
+import { resolve } from "node:path";
+import { createSecureContext, type SecureContext, type TlsOptions } from "node:tls";
+import type { TlsConfig } from "../config/schema.js";
+import type { Logger } from "../observability/logger.js";
+import { readPemPair } from "./cert-files.js";
+import { certificateCovers, inspectPemPair, type CertificateDetails } from "./certificate-details.js";
+import type { CertificateSource, PemPair } from "./pem-pair.js";
+import { renewalTime } from "./renewal-time.js";
+import { loadOrCreateSelfSigned } from "./self-signed-store.js";
+import { SniIndex } from "./sni-index.js";
+
+export type { CertificateSource, PemPair } from "./pem-pair.js";
+
+/** One served name, as reported by GET /api/certificates. Times are ISO 8601. */
+export interface CertificateInfo {
+  readonly domain: string;
+  readonly notAfter: string;
+  readonly issuer: string;
+  readonly source: CertificateSource;
+  /** When an ACME certificate is due for renewal; null for certificates Rampart does not renew. */
+  readonly nextRenewal: string | null;
+}
+
+export type SniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+
+export type CertificateListener = (info: CertificateInfo) => void;
+
+interface ServedCertificate {
+  readonly pem: PemPair;
+  readonly details: CertificateDetails;
+  readonly source: CertificateSource;
+  readonly context: SecureContext;
+  readonly nextRenewal?: Date;
+}
+
+export interface InstallOptions {
+  /** The renewal the caller has planned; by default computed from tls.acme.renewBefore for ACME certificates. */
+  readonly nextRenewal?: Date;
+}
+
+export class CertificateResolver {
+  private readonly index = new SniIndex<ServedCertificate>();
+  private readonly listeners = new Set<CertificateListener>();
+  private readonly tls: TlsConfig;
+  private readonly logger: Logger;
+  private readonly selfSigned: ServedCertificate | undefined;
+  /** Serves names no certificate claims: the self-signed one, else the first static one. */
+  private readonly fallback: ServedCertificate | undefined;
+  private readonly defaultServed: ServedCertificate | undefined;
+
+  private constructor(tls: TlsConfig, logger: Logger, statics: readonly ServedCertificate[], selfSigned: ServedCertificate | undefined) {
+    this.tls = tls;
+    this.logger = logger;
+    this.selfSigned = selfSigned;
+    this.fallback = selfSigned ?? statics[0];
+    const keyTypes = new Set([...statics, ...(selfSigned ? [selfSigned] : [])].map((served) => served.details.keyType));
+    if (keyTypes.size > 1) {
+      logger.warn(
+        { keyTypes: [...keyTypes] },
+        "certificates of different key types are configured; clients that send no SNI name will be refused (use ECDSA P-256 certificates)",
+      );
+    } else {
+      this.defaultServed = this.fallback;
+    }
+    for (const served of statics) this.indexStatic(served);
+  }
+
+  /**
+   * Loads the static certificates (a missing, unreadable or mismatched pair is an error naming the file)
+   * and, when `tls.selfSigned` is on, the stored self-signed certificate for `hostnames`, generating it
+   * when it is missing, expiring within 7 days or not naming every host.
+   */
+  static async create(tls: TlsConfig, hostnames: readonly string[], logger: Logger): Promise<CertificateResolver> {
+    const statics: ServedCertificate[] = [];
+    for (const [index, files] of tls.certificates.entries()) {
+      const certFile = resolve(files.certFile);
+      const keyFile = resolve(files.keyFile);
+      try {
+        const pem = await readPemPair({ certFile, keyFile });
+        statics.push(serve(pem, inspectPemPair(pem, { cert: certFile, key: keyFile }), "static", tls));
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new Error(`tls.certificates[${index}]: ${reason}`, { cause: error });
+      }
+    }
+    let selfSigned: ServedCertificate | undefined;
+    if (tls.selfSigned) {
+      const stored = await loadOrCreateSelfSigned(resolve(tls.certDir), hostnames, logger);
+      selfSigned = serve(stored.pem, stored.details, "self-signed", tls);
+    }
+    return new CertificateResolver(tls, logger, statics, selfSigned);
+  }
+
+  /** For `https.createServer({ SNICallback })`; an arrow so it needs no binding. */
+  readonly sniCallback: SniCallback = (servername, cb) => {
+    const served = this.index.get(servername) ?? this.fallback;
+    if (served !== undefined) cb(null, served.context);
+    else cb(new Error(`no certificate for "${servername}"`));
+  };
+
+  /**
+   * The certificate for the server's default context, served to clients that send no SNI name.
+   * Undefined when there is none, or when mixed key types make a default unsafe (see the top of this file).
+   */
+  defaultCertificate(): { key: string; cert: string } | undefined {
+    return this.defaultServed ? { key: this.defaultServed.pem.key, cert: this.defaultServed.pem.cert } : undefined;
+  }
+
+  /** Everything `https.createServer` needs for TLS. */
+  serverOptions(): Pick<TlsOptions, "SNICallback" | "minVersion" | "key" | "cert"> {
+    return { SNICallback: this.sniCallback, minVersion: this.tls.minVersion, ...this.defaultCertificate() };
+  }
+
+  /**
+   * Serves `pem` for `domain` (a host or "*.example.com") from the next handshake on, replacing what
+   * served that name before. Throws, keeping the previous certificate, when the pair is unusable or the
+   * certificate does not name `domain`.
+   */
+  install(domain: string, pem: PemPair, source: CertificateSource, options: InstallOptions = {}): CertificateInfo {
+    const name = domain.toLowerCase();
+    const details = inspectPemPair(pem, { cert: `certificate for ${name}`, key: `private key for ${name}` });
+    if (!certificateCovers(details, name)) {
+      throw new Error(`the certificate for "${name}" names only ${details.dnsNames.join(", ") || "no DNS name"}`);
+    }
+    const defaultKeyType = this.defaultServed?.details.keyType;
+    if (defaultKeyType !== undefined && details.keyType !== defaultKeyType) {
+      this.logger.warn(
+        { domain: name, keyType: details.keyType, defaultKeyType },
+        "installed certificate's key type differs from the default certificate's; some clients will get the default one",
+      );
+    }
+    const served = { ...serve(pem, details, source, this.tls), nextRenewal: options.nextRenewal };
+    this.index.set(name, served);
+    const info = this.describe(name, served);
+    this.logger.info({ ...info }, "certificate installed");
+    for (const listener of this.listeners) {
+      try {
+        listener(info);
+      } catch (error) {
+        this.logger.error({ err: error }, "certificate listener failed");
+      }
+    }
+    return info;
+  }
+
+  /** Calls `listener` after every install; returns the function that unsubscribes it. */
+  onChange(listener: CertificateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** One entry per name served, sorted by name. */
+  list(): CertificateInfo[] {
+    const infos = [...this.index.entries()].map(([domain, served]) => this.describe(domain, served));
+    for (const name of this.selfSigned?.details.dnsNames ?? []) {
+      // The self-signed certificate only answers for names that no other certificate serves.
+      const taken = name.startsWith("*.") ? this.index.peek(name) : this.index.get(name);
+      if (taken === undefined && this.selfSigned) infos.push(this.describe(name, this.selfSigned));
+    }
+    return infos.sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
+  }
+
+  private indexStatic(served: ServedCertificate): void {
+    const { dnsNames, notAfter } = served.details;
+    if (dnsNames.length === 0) {
+      this.logger.warn({ issuer: served.details.issuer }, "a static certificate names no DNS host; it only serves as a fallback");
+    }
+    if (notAfter.getTime() <= Date.now()) {
+      this.logger.warn({ names: dnsNames, notAfter: notAfter.toISOString() }, "a static certificate has expired");
+    }
+    for (const name of dnsNames) {
+      if (!this.index.setIfAbsent(name, served)) {
+        this.logger.warn({ name }, "two static certificates name the same host; the first one listed is used");
+      }
+    }
+  }
+
+  private describe(domain: string, served: ServedCertificate): CertificateInfo {
+    const { notBefore, notAfter, issuer } = served.details;
+    const nextRenewal =
+      served.nextRenewal ?? (served.source === "acme" ? renewalTime(notBefore, notAfter, this.tls.acme.renewBefore) : undefined);
+    return { domain, notAfter: notAfter.toISOString(), issuer, source: served.source, nextRenewal: nextRenewal?.toISOString() ?? null };
+  }
+}
+
+function serve(pem: PemPair, details: CertificateDetails, source: CertificateSource, tls: TlsConfig): ServedCertificate {
+  return { pem, details, source, context: createSecureContext({ key: pem.key, cert: pem.cert, minVersion: tls.minVersion }) };
+}

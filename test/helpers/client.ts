@@ -1,0 +1,68 @@
+// Minimal HTTP(S) client for tests: one fresh connection per request (agent: false) unless an agent is
+// given, self-signed certificates accepted, the whole body collected.
+import http from "node:http";
+import https from "node:https";
+
+export interface Response {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+  json<T = unknown>(): T;
+}
+
+export interface RequestOptions {
+  readonly port: number;
+  readonly path?: string;
+  readonly method?: string;
+  readonly headers?: http.OutgoingHttpHeaders;
+  readonly body?: string | Buffer;
+  readonly tls?: boolean;
+  readonly servername?: string;
+  readonly agent?: http.Agent | false;
+  readonly host?: string;
+}
+
+export function request(options: RequestOptions): Promise<Response> {
+  const transport = options.tls ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = transport.request(
+      {
+        host: options.host ?? "127.0.0.1",
+        port: options.port,
+        path: options.path ?? "/",
+        method: options.method ?? "GET",
+        headers: options.headers,
+        agent: options.agent ?? false,
+        rejectUnauthorized: false,
+        servername: options.servername,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", reject);
+        res.on("end", () => {
+          const body = Buffer.concat(chunks).toString("utf8");
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: <T>() => JSON.parse(body) as T });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
+
+/** Sends raw bytes on a fresh TCP connection and returns everything received until the server closes or `ms` pass. */
+export async function rawRequest(port: number, payload: string | Buffer, ms = 2_000): Promise<string> {
+  const net = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(payload));
+    const timer = setTimeout(() => socket.destroy(), ms);
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString("utf8"));
+    });
+  });
+}
