@@ -12,5 +12,5 @@ export default tseslint.config(
       "no-console": ["error", { allow: ["error"] }],
     },
   },
-  { files: ["scripts/**", "bench/**", "test/**"], rules: { "no-console": "off" } },
+  { files: ["src/cli.ts", "scripts/**", "bench/**", "test/**"], rules: { "no-console": "off" } },
 );

@@ -6,7 +6,11 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { parseDuration, parseSize } from "./units.js";
 
-const duration = z.string().transform((text, ctx) => {
+// Defaults of these transformed types are given in YAML units with .prefault(), which runs them through
+// the transform; .default() would hand the raw "5s" string to the gateway as if it were milliseconds.
+// A bare number is refused with a hint rather than guessed: `10` could mean milliseconds or seconds.
+const durationText = z.string({ error: (issue) => unitHint(issue.input, "a duration with a unit, such as 10s or 5m") });
+const duration = durationText.transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined) {
     ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (e.g. 250ms, 10s, 5m, 1h, 7d)` });
@@ -15,7 +19,10 @@ const duration = z.string().transform((text, ctx) => {
   return ms;
 });
 
-const size = z.string().transform((text, ctx) => {
+// Numbers are bytes, as the unit-less string "1048576" already was; YAML hands `maxBodySize: 1048576` over as a number.
+const sizeValue = z.union([z.number(), z.string()], { error: (issue) => unitHint(issue.input, "a size such as 16KiB or 10MiB") });
+const size = sizeValue.transform((value, ctx) => {
+  const text = String(value);
   const bytes = parseSize(text);
   if (bytes === undefined) {
     ctx.addIssue({ code: "custom", message: `"${text}" is not a size (e.g. 16KiB, 10MiB)` });
@@ -23,6 +30,17 @@ const size = z.string().transform((text, ctx) => {
   }
   return bytes;
 });
+
+// Not z.number().int(): zod marks a non-integer as final for the whole parse, which would skip the
+// cross-reference checks at the bottom and hide those problems until this one is fixed.
+function wholeNumber() {
+  return z.number().refine(Number.isInteger, { error: (issue) => `expected a whole number (got ${String(issue.input)})` });
+}
+
+/** undefined for a missing key, so the loader's "missing required key" wins. */
+function unitHint(input: unknown, expected: string): string | undefined {
+  return input === undefined ? undefined : `expected ${expected} (got ${JSON.stringify(input)})`;
+}
 
 export interface ListenAddress {
   readonly host: string;
@@ -59,7 +77,7 @@ const httpMethod = z
 
 /** Status ranges such as "200-399" or a single "200", parsed to inclusive bounds. */
 const statusRange = z
-  .union([z.number().int(), z.string()])
+  .union([wholeNumber(), z.string()])
   .transform((value, ctx): { readonly min: number; readonly max: number } => {
     const match = /^(\d{3})(?:-(\d{3}))?$/.exec(String(value));
     const min = Number(match?.[1]);
@@ -106,18 +124,18 @@ const targetUrl = z.string().refine(
 
 const healthCheck = z.strictObject({
   path: z.string().startsWith("/").default("/health"),
-  interval: duration.default("5s"),
-  timeout: duration.default("2s"),
-  healthyThreshold: z.number().int().min(1).default(2),
-  unhealthyThreshold: z.number().int().min(1).default(3),
-  expectStatus: statusRange.default("200-399"),
+  interval: duration.prefault("5s"),
+  timeout: duration.prefault("2s"),
+  healthyThreshold: wholeNumber().min(1).default(2),
+  unhealthyThreshold: wholeNumber().min(1).default(3),
+  expectStatus: statusRange.prefault("200-399"),
 });
 
 const circuitBreaker = z.strictObject({
   errorThresholdPercentage: z.number().min(1).max(100).default(50),
-  volumeThreshold: z.number().int().min(1).default(10),
-  window: duration.default("10s"),
-  resetTimeout: duration.default("30s"),
+  volumeThreshold: wholeNumber().min(1).default(10),
+  window: duration.prefault("10s"),
+  resetTimeout: duration.prefault("30s"),
 });
 
 const service = z.strictObject({
@@ -125,25 +143,25 @@ const service = z.strictObject({
     .array(
       z.strictObject({
         url: targetUrl,
-        weight: z.number().int().min(0).max(1_000).default(1),
+        weight: wholeNumber().min(0).max(1_000).default(1),
       }),
     )
     .min(1, "a service needs at least one target"),
   balancer: z.enum(["round-robin", "least-requests", "ip-hash", "random"]).default("round-robin"),
   healthCheck: healthCheck.optional(),
   circuitBreaker: circuitBreaker.optional(),
-  retry: z.strictObject({ attempts: z.number().int().min(0).max(10).default(2) }).optional(),
+  retry: z.strictObject({ attempts: wholeNumber().min(0).max(10).default(2) }).optional(),
   timeouts: z
     .strictObject({
-      connect: duration.default("2s"),
-      response: duration.default("30s"),
+      connect: duration.prefault("2s"),
+      response: duration.prefault("30s"),
     })
     .prefault({}),
   keepAlive: z
     .strictObject({
-      maxSockets: z.number().int().min(1).default(256),
-      maxFreeSockets: z.number().int().min(0).default(64),
-      idleTimeout: duration.default("30s"),
+      maxSockets: wholeNumber().min(1).default(256),
+      maxFreeSockets: wholeNumber().min(0).default(64),
+      idleTimeout: duration.prefault("30s"),
     })
     .prefault({}),
 });
@@ -153,7 +171,7 @@ const rateLimitKey = z.string().refine((key) => key === "ip" || key === "ip+rout
 });
 
 const rateLimit = z.strictObject({
-  limit: z.number().int().min(1),
+  limit: wholeNumber().min(1),
   window: duration,
   key: rateLimitKey.default("ip"),
 });
@@ -161,7 +179,7 @@ const rateLimit = z.strictObject({
 const jail = z.strictObject({
   when: z
     .strictObject({
-      status: z.array(z.number().int().min(100).max(599)).optional(),
+      status: z.array(wholeNumber().min(100).max(599)).optional(),
       path: z
         .string()
         .refine((source) => {
@@ -177,13 +195,13 @@ const jail = z.strictObject({
       rateLimited: z.boolean().optional(),
     })
     .refine((when) => Object.keys(when).length > 0, "a jail needs at least one condition"),
-  maxRetry: z.number().int().min(1).default(5),
-  findTime: duration.default("10m"),
-  banTime: duration.default("1h"),
+  maxRetry: wholeNumber().min(1).default(5),
+  findTime: duration.prefault("10m"),
+  banTime: duration.prefault("1h"),
   banTimeIncrement: z
     .strictObject({
       factor: z.number().min(1).default(2),
-      maxTime: duration.default("7d"),
+      maxTime: duration.prefault("7d"),
     })
     .optional(),
 });
@@ -229,7 +247,7 @@ const tls = z
         email: z.string().default(""),
         domains: z.array(hostPattern).default([]),
         challenge: z.enum(["http-01", "tls-alpn-01"]).default("http-01"),
-        renewBefore: duration.default("30d"),
+        renewBefore: duration.prefault("30d"),
         caFile: z.string().default(""),
         eab: z.strictObject({ kid: z.string().default(""), hmacKey: z.string().default("") }).prefault({}),
       })
@@ -241,23 +259,23 @@ export const configSchema = z
   .strictObject({
     listen: z
       .strictObject({
-        http: listenAddress.default("0.0.0.0:8080"),
-        https: listenAddress.default("0.0.0.0:8443"),
-        admin: listenAddress.default("127.0.0.1:9901"),
+        http: listenAddress.prefault("0.0.0.0:8080"),
+        https: listenAddress.prefault("0.0.0.0:8443"),
+        admin: listenAddress.prefault("127.0.0.1:9901"),
       })
       .prefault({}),
     adminToken: z.string().default(""),
-    workers: z.union([z.number().int().min(1).max(256), z.literal("auto")]).default(1),
+    workers: z.union([wholeNumber().min(1).max(256), z.literal("auto")]).default(1),
     trustedProxies: z.array(cidr).default([]),
-    shutdownGrace: duration.default("10s"),
+    shutdownGrace: duration.prefault("10s"),
     limits: z
       .strictObject({
-        maxHeaderSize: size.default("16KiB"),
-        maxBodySize: size.default("10MiB"),
-        headersTimeout: duration.default("10s"),
-        requestTimeout: duration.default("60s"),
-        idleTimeout: duration.default("30s"),
-        maxConnectionsPerIp: z.number().int().min(1).default(256),
+        maxHeaderSize: size.prefault("16KiB"),
+        maxBodySize: size.prefault("10MiB"),
+        headersTimeout: duration.prefault("10s"),
+        requestTimeout: duration.prefault("60s"),
+        idleTimeout: duration.prefault("30s"),
+        maxConnectionsPerIp: wholeNumber().min(1).default(256),
       })
       .prefault({}),
     log: z
@@ -288,48 +306,76 @@ export const configSchema = z
     services: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "service names are letters, digits, _ . and -"), service).default({}),
     routes: z.array(route).default([]),
   })
-  .superRefine((config, ctx) => {
-    const routeNames = new Set<string>();
-    config.routes.forEach((route, index) => {
-      if (routeNames.has(route.name)) {
-        ctx.addIssue({ code: "custom", path: ["routes", index, "name"], message: `duplicate route name "${route.name}"` });
-      }
+  // Run even after other fields failed, so `rampart validate` lists cross-reference problems in the same pass
+  // (zod skips refinements after a failed field by default).
+  .superRefine(checkReferences, { when: () => true });
+
+type Ctx = z.RefinementCtx;
+
+// Because of `when` above, fields may still hold raw or invalid input here: every access is guarded.
+function checkReferences(config: unknown, ctx: Ctx): void {
+  const root = asRecord(config) ?? {};
+  const services = asRecord(root.services);
+  const rateLimits = asRecord(root.rateLimits);
+  const jails = asRecord(root.jails);
+  const routeNames = new Set<string>();
+  (Array.isArray(root.routes) ? root.routes : []).forEach((value: unknown, index) => {
+    const route = asRecord(value);
+    if (!route) return;
+    const at = (...rest: (string | number)[]) => ["routes", index, ...rest];
+    if (typeof route.name === "string") {
+      if (routeNames.has(route.name)) report(ctx, at("name"), `duplicate route name "${route.name}"`);
       routeNames.add(route.name);
-      if (!(route.service in config.services)) {
-        ctx.addIssue({ code: "custom", path: ["routes", index, "service"], message: `unknown service "${route.service}"` });
-      }
-      if (route.rateLimit !== undefined && !(route.rateLimit in config.rateLimits)) {
-        ctx.addIssue({ code: "custom", path: ["routes", index, "rateLimit"], message: `unknown rate limit "${route.rateLimit}"` });
-      }
-      route.jails?.forEach((jailName, jailIndex) => {
-        if (!(jailName in config.jails)) {
-          ctx.addIssue({ code: "custom", path: ["routes", index, "jails", jailIndex], message: `unknown jail "${jailName}"` });
-        }
-      });
-      if (route.stripPrefix !== undefined && !isPathPrefixOf(route.stripPrefix, route.match.pathPrefix)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["routes", index, "stripPrefix"],
-          message: `"${route.stripPrefix}" is not a prefix of the route's pathPrefix "${route.match.pathPrefix}"`,
-        });
-      }
-    });
-    const adminHost = config.listen.admin.host;
-    if (!isLoopback(adminHost) && config.adminToken === "") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["listen", "admin"],
-        message: "an admin address off loopback needs adminToken (set RAMPART_ADMIN_TOKEN)",
+    }
+    // Object.hasOwn, not `in`: `service: constructor` must not resolve through Object.prototype.
+    if (services && typeof route.service === "string" && !Object.hasOwn(services, route.service)) {
+      report(ctx, at("service"), `unknown service "${route.service}"`);
+    }
+    if (rateLimits && typeof route.rateLimit === "string" && !Object.hasOwn(rateLimits, route.rateLimit)) {
+      report(ctx, at("rateLimit"), `unknown rate limit "${route.rateLimit}"`);
+    }
+    if (jails && Array.isArray(route.jails)) {
+      route.jails.forEach((name: unknown, jailIndex) => {
+        if (typeof name === "string" && !Object.hasOwn(jails, name)) report(ctx, at("jails", jailIndex), `unknown jail "${name}"`);
       });
     }
-    if (config.tls.acme.enabled && config.tls.acme.domains.some((domain) => domain.startsWith("*."))) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["tls", "acme", "domains"],
-        message: "wildcard names need the DNS-01 challenge, which Rampart does not offer",
-      });
+    const pathPrefix = asRecord(route.match)?.pathPrefix;
+    const stripPrefix = route.stripPrefix;
+    if (
+      typeof stripPrefix === "string" &&
+      typeof pathPrefix === "string" &&
+      !hasIssue(ctx, at("stripPrefix")) &&
+      !hasIssue(ctx, at("match")) &&
+      !isPathPrefixOf(stripPrefix, pathPrefix)
+    ) {
+      report(ctx, at("stripPrefix"), `"${stripPrefix}" is not a prefix of the route's pathPrefix "${pathPrefix}"`);
     }
   });
+  const adminHost = asRecord(asRecord(root.listen)?.admin)?.host;
+  if (typeof adminHost === "string" && !isLoopback(adminHost) && root.adminToken === "") {
+    report(ctx, ["listen", "admin"], "an admin address off loopback needs adminToken (set RAMPART_ADMIN_TOKEN)");
+  }
+  const acme = asRecord(asRecord(root.tls)?.acme);
+  if (acme?.enabled === true && Array.isArray(acme.domains)) {
+    acme.domains.forEach((domain: unknown, index) => {
+      if (typeof domain === "string" && domain.startsWith("*.")) {
+        report(ctx, ["tls", "acme", "domains", index], "wildcard names need the DNS-01 challenge, which Rampart does not offer");
+      }
+    });
+  }
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function report(ctx: Ctx, path: (string | number)[], message: string): void {
+  ctx.addIssue({ code: "custom", path, message });
+}
+
+function hasIssue(ctx: Ctx, path: readonly (string | number)[]): boolean {
+  return ctx.issues.some((issue) => path.every((key, i) => issue.path?.[i] === key));
+}
 
 function isPathPrefixOf(prefix: string, path: string): boolean {
   return prefix === "/" || path === prefix || path.startsWith(prefix + "/");

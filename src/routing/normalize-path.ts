@@ -5,6 +5,7 @@
 // See RFC 3986 §5.2.4 (remove_dot_segments) and §6.2.2 (normalisation of percent-encoding).
 
 // Anything that may need work: escapes, dot segments, double or back slashes, controls, spaces.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 const NEEDS_WORK = /%|\/\.|\/\/|\\|[\x00-\x20\x7f]/;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
