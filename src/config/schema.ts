@@ -161,7 +161,9 @@ const service = z.strictObject({
     .strictObject({
       maxSockets: wholeNumber().min(1).default(256),
       maxFreeSockets: wholeNumber().min(0).default(64),
-      idleTimeout: duration.prefault("30s"),
+      // Below the 5 s keep-alive timeout of Node backends, so Rampart drops an idle pooled socket before
+      // the backend does and never sends a request onto a socket that is being closed.
+      idleTimeout: duration.prefault("4s"),
     })
     .prefault({}),
 });
