@@ -17,6 +17,7 @@ import { createHttpServer, createHttpsServer, listen, type Listener } from "./se
 import { plainHttpHandler } from "./server/plain-http.js";
 import { drain } from "./server/shutdown.js";
 import { CertificateResolver } from "./tls/certificate-resolver.js";
+import { TargetRegistry } from "./upstream/target-registry.js";
 
 export interface GatewayOptions {
   readonly configFile: string;
@@ -41,6 +42,7 @@ export class Gateway {
   #draining = false;
   #ready = false;
   readonly #forwarder: Forwarder;
+  readonly #targets = new TargetRegistry(this.metrics);
   readonly #gate: ConnectionGate;
   readonly #listeners: Listener[] = [];
   #admin: http.Server | undefined;
@@ -109,7 +111,9 @@ export class Gateway {
     const previous = this.#generation;
     const next = buildGeneration(config, this.#shared(), previous);
     this.#generation = next;
+    for (const service of next.services.values()) service.start();
     for (const service of retiredServices(previous, next)) {
+      service.stop();
       // Pools of services that are gone close once their in-flight requests had time to finish.
       setTimeout(() => service.close(), config.shutdownGrace).unref();
     }
@@ -152,6 +156,7 @@ export class Gateway {
   #shared() {
     return {
       metrics: this.metrics,
+      targets: this.#targets,
       logger: this.logger,
       forwarder: this.#forwarder,
       onFinished: requestObserver(this.metrics, this.logger, () => this.config.log.access),
@@ -212,6 +217,7 @@ export class Gateway {
       this.logger,
     );
     const admin = await listenAdmin(this.#admin, config.listen.admin);
+    for (const service of this.#generation.services.values()) service.start();
     this.#addresses = { http: httpListener.address(), https: httpsListener.address(), admin };
     this.#ready = true;
     this.logger.info(

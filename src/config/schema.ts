@@ -150,7 +150,19 @@ const service = z.strictObject({
   balancer: z.enum(["round-robin", "least-requests", "ip-hash", "random"]).default("round-robin"),
   healthCheck: healthCheck.optional(),
   circuitBreaker: circuitBreaker.optional(),
-  retry: z.strictObject({ attempts: wholeNumber().min(0).max(10).default(2) }).optional(),
+  retry: z
+    .strictObject({
+      attempts: wholeNumber().min(0).max(10).default(2),
+      // Retries may add at most this share of the service's requests (Linkerd/Envoy retry budgets), so a
+      // failing fleet is not hammered by retry storms.
+      budget: z.number().min(0).max(100).default(20),
+    })
+    .optional(),
+  // Envoy's panic threshold, in percent of targets: below that share of eligible targets, balance over
+  // every target rather than overload the few that are left. 0 disables it.
+  panicThreshold: z.number().min(0).max(100).default(0),
+  // A target that recovers is ramped up over this long (HAProxy's slowstart); "0s" disables it.
+  slowStart: duration.prefault("0s"),
   timeouts: z
     .strictObject({
       connect: duration.prefault("2s"),
@@ -391,6 +403,8 @@ export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config["routes"][number];
 export type ServiceConfig = Config["services"][string];
 export type TargetConfig = ServiceConfig["targets"][number];
+export type HealthCheckConfig = NonNullable<ServiceConfig["healthCheck"]>;
+export type CircuitBreakerConfig = NonNullable<ServiceConfig["circuitBreaker"]>;
 export type LimitsConfig = Config["limits"];
 export type TlsConfig = Config["tls"];
 export type HeaderEdits = RouteConfig["requestHeaders"];

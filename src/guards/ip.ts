@@ -5,7 +5,8 @@ import { BlockList, isIP, isIPv4 } from "node:net";
 /** "::ffff:1.2.3.4" → "1.2.3.4"; IPv6 lower-cased. Returns "" for anything that is not an IP. */
 export function canonicalIp(address: string | undefined): string {
   if (address === undefined) return "";
-  if (address.startsWith("::ffff:") && isIPv4(address.slice(7))) return address.slice(7);
+  // The prefix is matched whatever its case: "::FFFF:1.2.3.4" is the same client as "1.2.3.4".
+  if (address.charCodeAt(0) === 58 /* ":" */ && address.slice(0, 7).toLowerCase() === "::ffff:" && isIPv4(address.slice(7))) return address.slice(7);
   const family = isIP(address);
   if (family === 4) return address;
   if (family === 6) return address.toLowerCase();

@@ -40,6 +40,30 @@ export class GatewayMetrics {
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
+  readonly upstreamHealthy = new Gauge({
+    name: "rampart_upstream_healthy",
+    help: "1 while a target passes its active health checks (or has none), else 0.",
+    labelNames: ["service", "target"] as const,
+    registers: [this.registry],
+  });
+  readonly breakerState = new Gauge({
+    name: "rampart_circuit_breaker_state",
+    help: "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.",
+    labelNames: ["service", "target"] as const,
+    registers: [this.registry],
+  });
+  readonly breakerTransitions = new Counter({
+    name: "rampart_circuit_breaker_transitions_total",
+    help: "Circuit breaker state changes per target, by the state entered.",
+    labelNames: ["service", "target", "state"] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamRetries = new Counter({
+    name: "rampart_upstream_retries_total",
+    help: "Requests sent again to another target after a connect failure, by service and outcome of the budget check.",
+    labelNames: ["service", "result"] as const,
+    registers: [this.registry],
+  });
   readonly connectionsRejected = new Counter({
     name: "rampart_connections_rejected_total",
     help: "Connections closed at accept, by reason (banned, denied, connection_limit).",

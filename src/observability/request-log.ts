@@ -3,6 +3,7 @@
 // aborted requests are visible rather than counted as the 200 that was never delivered.
 import { performance } from "node:perf_hooks";
 import type { RequestContext } from "../pipeline/context.js";
+import { endAttempt } from "../upstream/attempt.js";
 import type { Logger } from "./logger.js";
 import { methodLabel, type GatewayMetrics } from "./metrics.js";
 
@@ -15,7 +16,7 @@ export function requestObserver(metrics: GatewayMetrics, logger: Logger, accessL
     const status = statusOf(ctx);
     const method = methodLabel(ctx.req.method);
     const route = ctx.route;
-    if (ctx.upstreamStartedAt !== 0) ctx.target!.inFlight--;
+    endAttempt(ctx);
     if (route !== undefined) {
       route.metrics.inFlight.dec();
       route.metrics.observe(method, status, seconds);

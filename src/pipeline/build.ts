@@ -9,6 +9,7 @@ import type { Forwarder } from "../proxy/forwarder.js";
 import { compileHeaderEdits, type Route } from "../routing/route.js";
 import { RouteTable } from "../routing/route-table.js";
 import { Service } from "../upstream/service.js";
+import type { TargetRegistry } from "../upstream/target-registry.js";
 import { Pipeline, type RequestObserver } from "./pipeline.js";
 import { requestPath } from "./stages.js";
 
@@ -21,6 +22,7 @@ export interface Generation {
 
 export interface BuildShared {
   readonly metrics: GatewayMetrics;
+  readonly targets: TargetRegistry;
   readonly logger: Logger;
   readonly forwarder: Forwarder;
   readonly onFinished: RequestObserver;
@@ -32,7 +34,9 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
     const old = previous?.services.get(name);
     services.set(
       name,
-      old !== undefined && isDeepStrictEqual(old.config, serviceConfig) ? old : new Service(name, serviceConfig, shared.metrics.upstreamDuration),
+      old !== undefined && isDeepStrictEqual(old.config, serviceConfig)
+        ? old
+        : new Service(name, serviceConfig, shared.targets, shared.metrics, shared.logger),
     );
   }
   const routes = new RouteTable<Route>(
@@ -49,6 +53,7 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
       }),
     ),
   );
+  shared.targets.retainOnly(new Set([...services.values()].flatMap((service) => service.targets)));
   const build = { config, routes, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder };
   const stages = requestPath.map((factory) => factory(build));
   return { config, pipeline: new Pipeline(stages, shared.onFinished, shared.logger), routes, services };

@@ -1,6 +1,6 @@
 // Everything the stages learn about one request, in one object with a fixed shape (a class, so every
 // request context shares one hidden class and property access stays monomorphic on the hot path).
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Route } from "../routing/route.js";
 import type { Target } from "../upstream/target.js";
@@ -22,6 +22,18 @@ export class RequestContext {
   /** Why the request failed, for the access log (an error code or reply reason). */
   failure: string | undefined = undefined;
   upstreamStartedAt = 0;
+  /** The target whose in-flight count this request holds, released exactly once per attempt. */
+  inFlightTarget: Target | undefined = undefined;
+  /** Targets already tried for this request (retries go elsewhere). */
+  tried: Target[] | undefined = undefined;
+  /** The current attempt's outgoing request, once it has a socket. */
+  upstreamRequest: ClientRequest | undefined = undefined;
+  /** Whether the current upstream attempt went out on a pooled keep-alive socket. */
+  reusedSocket = false;
+  /** Whether the current upstream attempt received response headers. */
+  upstreamResponded = false;
+  /** Reports the current attempt's outcome to the target's circuit breaker; cleared once called. */
+  settleBreaker: ((failure?: Error) => void) | undefined = undefined;
   /** For WebSocket upgrades, which have no ServerResponse: 101 once switched, else the refusal's status. */
   upgradeStatus = 101;
   /** socket.bytesWritten when the request began: the difference is this response's size. */

@@ -12,6 +12,7 @@ import type { RequestContext } from "../pipeline/context.js";
 import { GatewayError } from "../pipeline/errors.js";
 import type { Target } from "../upstream/target.js";
 import type { Service } from "../upstream/service.js";
+import { beginAttempt } from "../upstream/attempt.js";
 import { applyEdits, removeHopByHop } from "./headers.js";
 
 const CONTEXT = Symbol("rampart.context");
@@ -35,15 +36,26 @@ export class Forwarder {
     const proxy = this.#proxy;
     proxy.on("proxyReq", (proxyReq, req, _res, _options, socket) => {
       const ctx = (req as WithContext)[CONTEXT];
-      if (ctx !== undefined) armTimeouts(proxyReq, socket, ctx.route!.service);
+      if (ctx === undefined) return;
+      ctx.reusedSocket = proxyReq.reusedSocket;
+      ctx.upstreamRequest = proxyReq;
+      armTimeouts(proxyReq, socket, ctx.route!.service);
     });
     proxy.on("proxyRes", (proxyRes, req, res) => {
       const ctx = (req as WithContext)[CONTEXT];
-      if (ctx !== undefined) this.#rewriteResponse(ctx, proxyRes, res);
+      if (ctx === undefined) return;
+      ctx.upstreamResponded = true;
+      const settle = ctx.settleBreaker;
+      if (settle !== undefined) {
+        ctx.settleBreaker = undefined;
+        // 5xx says the backend is failing; 4xx says the client was wrong, which is no reason to trip.
+        settle((proxyRes.statusCode ?? 502) >= 500 ? new Error(`status ${proxyRes.statusCode}`) : undefined);
+      }
+      this.#rewriteResponse(ctx, proxyRes, res);
     });
     proxy.on("end", (req) => {
       const ctx = (req as WithContext)[CONTEXT];
-      if (ctx?.target !== undefined) ctx.target.upstreamDuration.observe((performance.now() - ctx.upstreamStartedAt) / 1000);
+      if (ctx?.target !== undefined) ctx.target.metrics.upstreamDuration.observe((performance.now() - ctx.upstreamStartedAt) / 1000);
     });
     // Per-call callbacks receive errors; these catch what http-proxy reports outside a call.
     proxy.on("error", (error, req, res) => {
@@ -58,16 +70,14 @@ export class Forwarder {
   web(ctx: RequestContext, target: Target, onFailure: ForwardFailure): void {
     const req = ctx.req as WithContext;
     req[CONTEXT] = ctx;
-    ctx.upstreamStartedAt = performance.now();
-    target.inFlight++;
+    beginAttempt(ctx, target);
     this.#proxy.web(req, ctx.res!, this.#optionsFor(target, ctx.route!.service), (error) => onFailure(ctx, error));
   }
 
   ws(ctx: RequestContext, target: Target, onFailure: ForwardFailure): void {
     const req = ctx.req as WithContext;
     req[CONTEXT] = ctx;
-    ctx.upstreamStartedAt = performance.now();
-    target.inFlight++;
+    beginAttempt(ctx, target);
     // An upgraded connection leaves the pool for good, so it does not borrow from the keep-alive agent.
     this.#proxy.ws(req, ctx.socket, ctx.upgradeHead, { target: target.url }, (error) => onFailure(ctx, error));
   }

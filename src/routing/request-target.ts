@@ -11,6 +11,7 @@ export const requestTargetStage: StageFactory = ({ routes }) => ({
   name: "request-target",
   run(ctx) {
     const url = ctx.req.url ?? "";
+    if (hasDuplicateHost(ctx.req.rawHeaders)) return replies.badRequest;
     let host: string | undefined;
     let pathAndQuery = url;
     if (url.charCodeAt(0) !== 47 /* "/" */) {
@@ -37,6 +38,22 @@ export const requestTargetStage: StageFactory = ({ routes }) => ({
     return undefined;
   },
 });
+
+/**
+ * RFC 9112 §3.2: a request with more than one Host field line MUST be answered 400. Node keeps the
+ * first and drops the others, so it is looked for in the raw headers (names at even indexes).
+ */
+function hasDuplicateHost(raw: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === "host") {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
+}
 
 function parseAbsoluteForm(url: string): { host: string; pathAndQuery: string } | undefined {
   const match = /^https?:\/\/([^/?#@]+)([^#]*)$/i.exec(url);

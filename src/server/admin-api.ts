@@ -12,8 +12,8 @@ export function adminApi(gateway: Gateway): ReadonlyMap<string, AdminHandler> {
           service.targets.map((target) => ({
             service: service.name,
             target: target.key,
-            healthy: true,
-            breaker: "closed",
+            healthy: target.healthy,
+            breaker: target.breakerState,
             inFlight: target.inFlight,
             lastError: target.lastError ?? null,
           })),

@@ -1,6 +1,7 @@
 // The public listeners. Each is a plain TCP server that runs the connection gate at accept and only
 // then hands the socket to the HTTP (or HTTPS) server, so a refused client never reaches the HTTP
 // parser or the TLS handshake. The HTTP servers never listen themselves.
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
@@ -87,10 +88,12 @@ function attachCommon(server: http.Server, metrics: GatewayMetrics, logger: Logg
       socket.destroy();
       return;
     }
-    const body = `{"error":"${reason}"}`;
+    // No request was parsed, so there is no client id to keep: every response still carries one.
+    const requestId = randomUUID();
+    const body = `{"error":"${reason}","requestId":"${requestId}"}`;
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
-        `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        `content-length: ${body.length}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
     );
   });
   // Tracks connections for headersTimeout/requestTimeout and closeIdleConnections(); node starts

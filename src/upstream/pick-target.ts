@@ -7,7 +7,7 @@ const NO_TARGET: Reply = { status: 503, error: "no_healthy_target", headers: { "
 export const pickTargetStage: StageFactory = () => ({
   name: "pick-target",
   run(ctx) {
-    const target = ctx.route!.service.pick();
+    const target = ctx.route!.service.pick(ctx.clientIp);
     if (target === undefined) return NO_TARGET;
     ctx.target = target;
     return undefined;

@@ -1,26 +1,49 @@
-// A named group of targets with its own keep-alive connection pool. Without a keep-alive agent,
-// http-proxy opens (and closes) one upstream connection per request: the agent is what makes Rampart
-// cheap per request (DESIGN.md, "Known traps").
+// A named group of targets with its own keep-alive connection pool, balancer, health checker and retry
+// budget. Without a keep-alive agent http-proxy opens (and closes) one upstream connection per request:
+// the agent is what makes forwarding cheap (DESIGN.md, "Known traps").
 import http from "node:http";
 import https from "node:https";
-import type { Histogram } from "prom-client";
 import type { ServiceConfig } from "../config/schema.js";
-import { Target } from "./target.js";
+import type { Logger } from "../observability/logger.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
+import { createBalancer } from "./balancers/index.js";
+import type { Balancer } from "./balancers/balancer.js";
+import { configureBreaker } from "./circuit-breaker.js";
+import { HealthChecker } from "./health-check.js";
+import { RetryBudget } from "./retry-budget.js";
+import type { Target } from "./target.js";
+import type { TargetRegistry } from "./target-registry.js";
 
 export class Service {
   readonly targets: readonly Target[];
   readonly agent: http.Agent;
   readonly connectTimeout: number;
   readonly responseTimeout: number;
-  readonly #eligible: readonly Target[];
-  #next = 0;
+  readonly retryAttempts: number;
+  readonly retryBudget: RetryBudget;
+  readonly #balancer: Balancer;
+  readonly #healthChecker: HealthChecker | undefined;
+  readonly #panicShare: number;
 
   constructor(
     readonly name: string,
     readonly config: ServiceConfig,
-    upstreamDuration: Histogram<"service" | "target">,
+    registry: TargetRegistry,
+    metrics: GatewayMetrics,
+    logger: Logger,
   ) {
-    this.targets = config.targets.map((target) => new Target(name, target.url, target.weight, upstreamDuration));
+    this.targets = config.targets.map((targetConfig) => {
+      const target = registry.acquire(name, targetConfig.url);
+      target.weight = targetConfig.weight;
+      target.slowStart = config.slowStart;
+      configureBreaker(target, config.circuitBreaker, metrics, logger);
+      // Without active checks nothing would ever mark it healthy again: it is healthy by definition.
+      if (config.healthCheck === undefined && !target.healthy) {
+        target.healthy = true;
+        target.metrics.healthy.set(1);
+      }
+      return target;
+    });
     const secure = this.targets.some((target) => target.url.protocol === "https:");
     const agentOptions: http.AgentOptions = {
       keepAlive: true,
@@ -32,20 +55,50 @@ export class Service {
       scheduling: "lifo",
     };
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    this.#eligible = this.targets.filter((target) => target.weight > 0);
     this.connectTimeout = config.timeouts.connect;
     this.responseTimeout = config.timeouts.response;
+    this.retryAttempts = config.retry?.attempts ?? 0;
+    this.retryBudget = new RetryBudget((config.retry?.budget ?? 0) / 100);
+    this.#balancer = createBalancer(config.balancer, this.targets);
+    this.#healthChecker = config.healthCheck && new HealthChecker(name, config.healthCheck, this.targets, logger);
+    this.#panicShare = config.panicThreshold / 100;
   }
 
-  /** The target for this request, or undefined when none is eligible (503). */
-  pick(): Target | undefined {
-    const eligible = this.#eligible;
-    if (eligible.length === 0) return undefined;
-    this.#next = (this.#next + 1) % eligible.length;
-    return eligible[this.#next];
+  /**
+   * The target for a request, or undefined when none is eligible (503). `exclude` lists targets this
+   * request already tried. The common case (every target eligible, nothing excluded) allocates nothing.
+   */
+  pick(clientIp: string, exclude?: readonly Target[]): Target | undefined {
+    const targets = this.targets;
+    let eligible = 0;
+    for (const target of targets) if (target.isEligible() && !exclude?.includes(target)) eligible++;
+    const context = { clientIp, now: Date.now() };
+    if (eligible === targets.length) return this.#balancer.pick(targets, context);
+
+    let candidates: Target[];
+    if (eligible < targets.length * this.#panicShare) {
+      // Panic: too few targets look healthy to carry the load, so trust none of the verdicts and spread
+      // over every target whose breaker is not open.
+      candidates = targets.filter((target) => target.weight > 0 && target.breakerState !== "open" && !exclude?.includes(target));
+    } else {
+      candidates = targets.filter((target) => target.isEligible() && !exclude?.includes(target));
+    }
+    return candidates.length === 0 ? undefined : this.#balancer.pick(candidates, context);
   }
 
+  /** Starts active health checks; called when the service's generation goes live. Idempotent. */
+  start(): void {
+    this.#healthChecker?.start();
+  }
+
+  /** Stops health checks at once (a reload retired this service). */
+  stop(): void {
+    this.#healthChecker?.stop();
+  }
+
+  /** Closes the connection pool; in-flight requests on it are cut, so call it after they had time to end. */
   close(): void {
+    this.stop();
     this.agent.destroy();
   }
 }

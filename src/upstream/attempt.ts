@@ -1,0 +1,31 @@
+// Bookkeeping for one upstream attempt of a request (a retry is a second attempt): the target's
+// in-flight count and the circuit breaker's outcome are each released exactly once, whether the attempt
+// ends in a response, an error, a retry or a client hanging up.
+import { performance } from "node:perf_hooks";
+import type { RequestContext } from "../pipeline/context.js";
+import type { Target } from "./target.js";
+
+export function beginAttempt(ctx: RequestContext, target: Target): void {
+  ctx.target = target;
+  ctx.inFlightTarget = target;
+  target.inFlight++;
+  ctx.reusedSocket = false;
+  ctx.upstreamRequest = undefined;
+  ctx.upstreamResponded = false;
+  ctx.upstreamStartedAt = performance.now();
+}
+
+/** Ends the current upstream attempt's bookkeeping: in-flight count and an unsettled breaker outcome. */
+export function endAttempt(ctx: RequestContext, failure?: Error): void {
+  const target = ctx.inFlightTarget;
+  if (target !== undefined) {
+    target.inFlight--;
+    ctx.inFlightTarget = undefined;
+  }
+  const settle = ctx.settleBreaker;
+  if (settle !== undefined) {
+    ctx.settleBreaker = undefined;
+    settle(failure);
+  }
+}
+

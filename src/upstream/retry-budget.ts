@@ -1,0 +1,23 @@
+// A retry budget (Linkerd's and Envoy's idea): every request deposits `ratio` of a token, every retry
+// spends a whole one, so retries stay near `ratio` of the traffic however badly the fleet fails. A small
+// reserve lets a quiet service still retry its first few failures.
+
+const RESERVE = 10;
+const CAP = 100;
+
+export class RetryBudget {
+  #tokens = RESERVE;
+
+  constructor(private readonly ratio: number) {}
+
+  onRequest(): void {
+    if (this.#tokens < CAP) this.#tokens = Math.min(CAP, this.#tokens + this.ratio);
+  }
+
+  /** True, and a token spent, when a retry is within budget. */
+  trySpend(): boolean {
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}

@@ -1,0 +1,45 @@
+// Targets keyed by (service, address), so their runtime state (health, breaker, in-flight, slow start)
+// survives a config reload that keeps them, and is never shared between two services that merely
+// point at the same address (the mistake of Caddy #7870).
+import type { GatewayMetrics } from "../observability/metrics.js";
+import { Target } from "./target.js";
+
+export class TargetRegistry {
+  readonly #targets = new Map<string, Target>();
+
+  constructor(private readonly metrics: GatewayMetrics) {}
+
+  /** The target for this service and URL: the existing one, with its state, or a new healthy one. */
+  acquire(service: string, url: string): Target {
+    const key = `${service}\u0000${new URL(url).origin}`;
+    let target = this.#targets.get(key);
+    if (target === undefined) {
+      const address = new URL(url);
+      const label = `${address.hostname}:${address.port || (address.protocol === "https:" ? 443 : 80)}`;
+      const m = this.metrics;
+      target = new Target(service, url, {
+        upstreamDuration: m.upstreamDuration.labels(service, label),
+        healthy: m.upstreamHealthy.labels(service, label),
+        breakerState: m.breakerState.labels(service, label),
+      });
+      this.#targets.set(key, target);
+    }
+    return target;
+  }
+
+  /** Forgets every target not in `active` (removed by a reload): its breaker stops and its series go. */
+  retainOnly(active: ReadonlySet<Target>): void {
+    for (const [key, target] of this.#targets) {
+      if (active.has(target)) continue;
+      this.#targets.delete(key);
+      target.breaker?.shutdown();
+      const labels = { service: target.service, target: target.key };
+      this.metrics.upstreamHealthy.remove(labels);
+      this.metrics.breakerState.remove(labels);
+    }
+  }
+
+  all(): Target[] {
+    return [...this.#targets.values()];
+  }
+}
