@@ -6,6 +6,7 @@ import type http from "node:http";
 import { ConfigError, formatProblem, loadConfigFile } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { createLogger, type Logger } from "./observability/logger.js";
+import { AccessLog, type LineSink } from "./observability/access-log.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { requestObserver } from "./observability/request-log.js";
 import { buildGeneration, retiredServices, type Generation } from "./pipeline/build.js";
@@ -24,6 +25,8 @@ export interface GatewayOptions {
   readonly env?: Record<string, string | undefined>;
   /** Defaults to a JSON logger on stdout at the config's log level. */
   readonly logger?: Logger;
+  /** Where access-log lines go; defaults to buffered stdout. */
+  readonly accessLog?: LineSink;
 }
 
 export interface GatewayAddresses {
@@ -37,6 +40,7 @@ export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonl
 export class Gateway {
   readonly metrics = new GatewayMetrics();
   readonly logger: Logger;
+  readonly #accessLog: AccessLog;
   #generation: Generation;
   #certificates!: CertificateResolver;
   #draining = false;
@@ -54,6 +58,7 @@ export class Gateway {
     config: Config,
   ) {
     this.logger = options.logger ?? createLogger(config.log.level);
+    this.#accessLog = new AccessLog(options.accessLog);
     this.#forwarder = new Forwarder({
       logger: this.logger,
       hsts: () => this.config.tls.hsts,
@@ -146,6 +151,7 @@ export class Gateway {
     );
     for (const service of this.#generation.services.values()) service.close();
     this.#forwarder.close();
+    this.#accessLog.close();
     if (this.#admin !== undefined) {
       this.#admin.closeAllConnections();
       await new Promise((resolve) => this.#admin!.close(resolve));
@@ -159,7 +165,7 @@ export class Gateway {
       targets: this.#targets,
       logger: this.logger,
       forwarder: this.#forwarder,
-      onFinished: requestObserver(this.metrics, this.logger, () => this.config.log.access),
+      onFinished: requestObserver(this.metrics, this.#accessLog, () => this.config.log.access),
     };
   }
 

@@ -4,12 +4,12 @@
 import { performance } from "node:perf_hooks";
 import type { RequestContext } from "../pipeline/context.js";
 import { endAttempt } from "../upstream/attempt.js";
-import type { Logger } from "./logger.js";
+import type { AccessLog } from "./access-log.js";
 import { methodLabel, type GatewayMetrics } from "./metrics.js";
 
 const CLIENT_CLOSED = 499;
 
-export function requestObserver(metrics: GatewayMetrics, logger: Logger, accessLog: () => boolean) {
+export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, enabled: () => boolean) {
   const unmatched = metrics.forRoute("-");
   return (ctx: RequestContext): void => {
     const seconds = (performance.now() - ctx.startedAt) / 1000;
@@ -23,12 +23,11 @@ export function requestObserver(metrics: GatewayMetrics, logger: Logger, accessL
     } else {
       unmatched.observe(method, status, seconds);
     }
-    if (!accessLog()) return;
-    logger.info({
-      msg: "request",
+    if (!enabled()) return;
+    accessLog.write({
       requestId: ctx.requestId,
       clientIp: ctx.clientIp,
-      method: ctx.req.method,
+      method: ctx.req.method ?? "",
       host: ctx.host,
       path: ctx.path,
       status,

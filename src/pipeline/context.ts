@@ -5,6 +5,10 @@ import type { Duplex } from "node:stream";
 import type { Route } from "../routing/route.js";
 import type { Target } from "../upstream/target.js";
 
+/** Where a RequestContext is attached to its request, response or upgraded socket. */
+export const CONTEXT = Symbol("rampart.context");
+export type WithContext<T> = T & { [CONTEXT]?: RequestContext };
+
 export class RequestContext {
   requestId = "";
   /** The client as resolved through trustedProxies: the identity every guard keys on. */
@@ -34,6 +38,8 @@ export class RequestContext {
   upstreamResponded = false;
   /** Reports the current attempt's outcome to the target's circuit breaker; cleared once called. */
   settleBreaker: ((failure?: Error) => void) | undefined = undefined;
+  /** What the forward stage does with a failed attempt (retry or answer); set before forwarding. */
+  onUpstreamFailure: ((ctx: RequestContext, error: Error) => void) | undefined = undefined;
   /** For WebSocket upgrades, which have no ServerResponse: 101 once switched, else the refusal's status. */
   upgradeStatus = 101;
   /** socket.bytesWritten when the request began: the difference is this response's size. */

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../observability/logger.js";
-import { RequestContext } from "./context.js";
+import { CONTEXT, RequestContext, type WithContext } from "./context.js";
 import { mapError } from "./error-mapper.js";
 import { writeReply } from "./respond.js";
 import { HANDLED, type Stage, type StageResult } from "./stage.js";
@@ -12,21 +12,34 @@ import { HANDLED, type Stage, type StageResult } from "./stage.js";
 export type RequestObserver = (ctx: RequestContext) => void;
 
 export class Pipeline {
+  readonly #onClose: (this: WithContext<object>) => void;
+
   constructor(
     readonly stages: readonly Stage[],
-    private readonly onFinished: RequestObserver,
+    onFinished: RequestObserver,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // One listener function shared by every request (it finds its context on the emitter), rather
+    // than a closure allocated per request.
+    this.#onClose = function (this: WithContext<object>) {
+      const ctx = this[CONTEXT];
+      if (ctx !== undefined) onFinished(ctx);
+    };
+  }
 
   handleRequest(req: IncomingMessage, res: ServerResponse, encrypted: boolean): void {
     const ctx = new RequestContext(req, res, req.socket, undefined, encrypted, performance.now());
-    res.once("close", () => this.onFinished(ctx));
+    (req as WithContext<IncomingMessage>)[CONTEXT] = ctx;
+    (res as WithContext<ServerResponse>)[CONTEXT] = ctx;
+    res.on("close", this.#onClose);
     this.#run(ctx, 0);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, encrypted: boolean): void {
     const ctx = new RequestContext(req, undefined, socket, head, encrypted, performance.now());
-    socket.once("close", () => this.onFinished(ctx));
+    (req as WithContext<IncomingMessage>)[CONTEXT] = ctx;
+    (socket as WithContext<Duplex>)[CONTEXT] = ctx;
+    socket.once("close", this.#onClose);
     this.#run(ctx, 0);
   }
 

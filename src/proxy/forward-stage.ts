@@ -21,8 +21,8 @@ export const forwardStage: StageFactory = ({ config, forwarder, logger, metrics 
   const dispatch = (ctx: RequestContext, target: Target) => {
     throughBreaker(target, (settle) => {
       ctx.settleBreaker = settle;
-      if (ctx.isUpgrade) forwarder.ws(ctx, target, onFailure);
-      else forwarder.web(ctx, target, onFailure);
+      if (ctx.isUpgrade) forwarder.ws(ctx, target);
+      else forwarder.web(ctx, target);
     });
   };
 
@@ -59,6 +59,7 @@ export const forwardStage: StageFactory = ({ config, forwarder, logger, metrics 
       prepareUpstreamRequest(ctx);
       ctx.req.url = stripRoutePrefix(ctx.path, route.stripPrefix) + ctx.query;
       route.service.retryBudget.onRequest();
+      ctx.onUpstreamFailure = onFailure;
       dispatch(ctx, ctx.target!);
       if (!ctx.isUpgrade) {
         watchStreamingBody(ctx, maxBodySize, () => {

@@ -8,17 +8,20 @@ import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { createProxyServer, type ServerOptions } from "http-proxy-3";
 import type { Logger } from "../observability/logger.js";
-import type { RequestContext } from "../pipeline/context.js";
+import { CONTEXT, type RequestContext, type WithContext } from "../pipeline/context.js";
 import { GatewayError } from "../pipeline/errors.js";
 import type { Target } from "../upstream/target.js";
 import type { Service } from "../upstream/service.js";
 import { beginAttempt } from "../upstream/attempt.js";
 import { applyEdits, removeHopByHop } from "./headers.js";
 
-const CONTEXT = Symbol("rampart.context");
-type WithContext = IncomingMessage & { [CONTEXT]?: RequestContext };
+type RequestWithContext = WithContext<IncomingMessage>;
 
-export type ForwardFailure = (ctx: RequestContext, error: Error) => void;
+/** Shared by every call (the request carries its context), so forwarding allocates no closure. */
+function onProxyError(error: Error, req: IncomingMessage): void {
+  const ctx = (req as RequestWithContext)[CONTEXT];
+  ctx?.onUpstreamFailure?.(ctx, error);
+}
 
 export interface ForwarderOptions {
   readonly logger: Logger;
@@ -35,26 +38,29 @@ export class Forwarder {
   constructor(private readonly options: ForwarderOptions) {
     const proxy = this.#proxy;
     proxy.on("proxyReq", (proxyReq, req, _res, _options, socket) => {
-      const ctx = (req as WithContext)[CONTEXT];
+      const ctx = (req as RequestWithContext)[CONTEXT];
       if (ctx === undefined) return;
       ctx.reusedSocket = proxyReq.reusedSocket;
       ctx.upstreamRequest = proxyReq;
       armTimeouts(proxyReq, socket, ctx.route!.service);
     });
     proxy.on("proxyRes", (proxyRes, req, res) => {
-      const ctx = (req as WithContext)[CONTEXT];
+      const ctx = (req as RequestWithContext)[CONTEXT];
       if (ctx === undefined) return;
       ctx.upstreamResponded = true;
+      const status = proxyRes.statusCode ?? 502;
+      // A 5xx is the target's last error for /api/upstreams (and the breaker's "opened" log line).
+      if (status >= 500 && ctx.target !== undefined) ctx.target.lastError = `status ${status}`;
       const settle = ctx.settleBreaker;
       if (settle !== undefined) {
         ctx.settleBreaker = undefined;
         // 5xx says the backend is failing; 4xx says the client was wrong, which is no reason to trip.
-        settle((proxyRes.statusCode ?? 502) >= 500 ? new Error(`status ${proxyRes.statusCode}`) : undefined);
+        settle(status >= 500 ? new Error(`status ${status}`) : undefined);
       }
       this.#rewriteResponse(ctx, proxyRes, res);
     });
     proxy.on("end", (req) => {
-      const ctx = (req as WithContext)[CONTEXT];
+      const ctx = (req as RequestWithContext)[CONTEXT];
       if (ctx?.target !== undefined) ctx.target.metrics.upstreamDuration.observe((performance.now() - ctx.upstreamStartedAt) / 1000);
     });
     // Per-call callbacks receive errors; these catch what http-proxy reports outside a call.
@@ -67,19 +73,16 @@ export class Forwarder {
     });
   }
 
-  web(ctx: RequestContext, target: Target, onFailure: ForwardFailure): void {
-    const req = ctx.req as WithContext;
-    req[CONTEXT] = ctx;
+  /** Forwards the request (its context attached by the pipeline); failures go to ctx.onUpstreamFailure. */
+  web(ctx: RequestContext, target: Target): void {
     beginAttempt(ctx, target);
-    this.#proxy.web(req, ctx.res!, this.#optionsFor(target, ctx.route!.service), (error) => onFailure(ctx, error));
+    this.#proxy.web(ctx.req, ctx.res!, this.#optionsFor(target, ctx.route!.service), onProxyError);
   }
 
-  ws(ctx: RequestContext, target: Target, onFailure: ForwardFailure): void {
-    const req = ctx.req as WithContext;
-    req[CONTEXT] = ctx;
+  ws(ctx: RequestContext, target: Target): void {
     beginAttempt(ctx, target);
     // An upgraded connection leaves the pool for good, so it does not borrow from the keep-alive agent.
-    this.#proxy.ws(req, ctx.socket, ctx.upgradeHead, { target: target.url }, (error) => onFailure(ctx, error));
+    this.#proxy.ws(ctx.req, ctx.socket, ctx.upgradeHead, { target: target.url }, onProxyError);
   }
 
   close(): void {

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { Gateway } from "../../src/main.js";
+import type { LineSink } from "../../src/observability/access-log.js";
 import { silentLogger, type Logger } from "../../src/observability/logger.js";
 
 export interface TestGateway {
@@ -34,12 +35,12 @@ function withTestDefaults(config: ConfigObject, dir: string): ConfigObject {
   };
 }
 
-export async function startGateway(config: ConfigObject, options: { logger?: Logger } = {}): Promise<TestGateway> {
+export async function startGateway(config: ConfigObject, options: { logger?: Logger; accessLog?: LineSink } = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), "rampart-test-"));
   const configFile = join(dir, "gateway.yaml");
   const writeConfig = (next: ConfigObject) => writeFile(configFile, stringify(withTestDefaults(next, dir)));
   await writeConfig(config);
-  const gateway = await Gateway.start({ configFile, logger: options.logger ?? silentLogger });
+  const gateway = await Gateway.start({ configFile, logger: options.logger ?? silentLogger, accessLog: options.accessLog ?? { write: () => {} } });
   const { http, https, admin } = gateway.addresses;
   return {
     gateway,

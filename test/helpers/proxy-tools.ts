@@ -100,10 +100,12 @@ export function headerOf(responseText: string, name: string): string | undefined
 
 export interface CapturedLog {
   readonly logger: Logger;
+  /** Pass as startGateway's accessLog so access-log lines land in `lines` too. */
+  readonly accessLog: { write(line: string): void };
   readonly lines: Record<string, unknown>[];
 }
 
-/** A pino logger at info level whose JSON lines are parsed into `lines` (e.g. to read the access log). */
+/** A pino logger at info level, and an access-log sink, whose JSON lines are parsed into `lines`. */
 export function captureLogger(): CapturedLog {
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
@@ -114,7 +116,12 @@ export function captureLogger(): CapturedLog {
       callback();
     },
   });
-  return { logger: pino({ level: "info" }, stream), lines };
+  const accessLog = {
+    write: (chunk: string) => {
+      for (const line of chunk.split("\n")) if (line !== "") lines.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  };
+  return { logger: pino({ level: "info" }, stream), accessLog, lines };
 }
 
 /** Polls `check` every 10 ms until it returns a value other than undefined, or throws after `ms`. */

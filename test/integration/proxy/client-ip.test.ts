@@ -27,7 +27,7 @@ describe("client IP", () => {
   async function start(trustedProxies: string[]): Promise<TestGateway> {
     backend = await startBackend();
     log = captureLogger();
-    gw = await startGateway(simpleConfig(backend.url, { top: { trustedProxies } }), { logger: log.logger });
+    gw = await startGateway(simpleConfig(backend.url, { top: { trustedProxies } }), { logger: log.logger, accessLog: log.accessLog });
     return gw;
   }
 
