@@ -9,11 +9,15 @@ import { createLogger, type Logger } from "./observability/logger.js";
 import { AccessLog, type LineSink } from "./observability/access-log.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { requestObserver } from "./observability/request-log.js";
+import { BanManager } from "./guards/bans.js";
+import { offenceTracker } from "./guards/jails.js";
+import type { RequestObserver } from "./pipeline/pipeline.js";
+import { createSharedState, type SharedState } from "./state/shared-state.js";
 import { buildGeneration, retiredServices, type Generation } from "./pipeline/build.js";
 import { Forwarder } from "./proxy/forwarder.js";
 import { adminApi } from "./server/admin-api.js";
 import { createAdminServer, listenAdmin } from "./server/admin.js";
-import { ConnectionGate } from "./server/connection-gate.js";
+import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
 import { createHttpServer, createHttpsServer, listen, type Listener } from "./server/listeners.js";
 import { plainHttpHandler } from "./server/plain-http.js";
 import { drain } from "./server/shutdown.js";
@@ -48,6 +52,9 @@ export class Gateway {
   readonly #forwarder: Forwarder;
   readonly #targets = new TargetRegistry(this.metrics);
   readonly #gate: ConnectionGate;
+  readonly #state: SharedState;
+  readonly #bans: BanManager;
+  readonly #onFinished: RequestObserver;
   readonly #listeners: Listener[] = [];
   #admin: http.Server | undefined;
   #addresses: GatewayAddresses | undefined;
@@ -64,7 +71,12 @@ export class Gateway {
       hsts: () => this.config.tls.hsts,
       draining: () => this.#draining,
     });
-    this.#gate = new ConnectionGate(() => this.config.limits, this.metrics);
+    const storeUp = this.metrics.storeUp.labels(config.store.kind);
+    this.#state = createSharedState(config.store, () => this.#bans.list.list(), this.logger);
+    this.#state.onAvailability((up) => storeUp.set(up ? 1 : 0));
+    this.#bans = new BanManager(config.bans, () => this.#state, this.metrics, this.logger, (ip) => this.#generation.guards.allowlist.has(ip));
+    this.#onFinished = requestObserver(this.metrics, this.#accessLog, () => this.config.log.access, offenceTracker(this.#bans, this.logger));
+    this.#gate = new ConnectionGate(() => this.config.limits, this.metrics, (ip) => this.#classifyConnection(ip));
     this.#generation = buildGeneration(config, this.#shared());
   }
 
@@ -122,8 +134,10 @@ export class Gateway {
       // Pools of services that are gone close once their in-flight requests had time to finish.
       setTimeout(() => service.close(), config.shutdownGrace).unref();
     }
-    if (JSON.stringify(previous.config.listen) !== JSON.stringify(config.listen)) {
-      this.logger.warn("listen addresses changed: they take effect at the next restart");
+    for (const key of ["listen", "store", "bans"] as const) {
+      if (JSON.stringify(previous.config[key]) !== JSON.stringify(config[key])) {
+        this.logger.warn({ key }, `"${key}" changed: it takes effect at the next restart`);
+      }
     }
     this.metrics.configReloads.inc({ result: "success" });
     this.logger.info({ routes: config.routes.length, services: next.services.size }, "config reloaded");
@@ -152,6 +166,8 @@ export class Gateway {
     for (const service of this.#generation.services.values()) service.close();
     this.#forwarder.close();
     this.#accessLog.close();
+    this.#bans.stop();
+    await this.#state.close();
     if (this.#admin !== undefined) {
       this.#admin.closeAllConnections();
       await new Promise((resolve) => this.#admin!.close(resolve));
@@ -161,16 +177,32 @@ export class Gateway {
 
   #shared() {
     return {
+      bans: this.#bans,
+      limiter: this.#state.limiter,
       metrics: this.metrics,
       targets: this.#targets,
       logger: this.logger,
       forwarder: this.#forwarder,
-      onFinished: requestObserver(this.metrics, this.#accessLog, () => this.config.log.access),
+      onFinished: this.#onFinished,
     };
+  }
+
+  /** At accept, before any byte is read: allowlisted clients skip every limit; denied and banned ones are closed. */
+  #classifyConnection(ip: string): AcceptVerdict {
+    const guards = this.#generation.guards;
+    if (guards.allowlist.has(ip)) return "exempt";
+    if (guards.denylist.has(ip)) return "denied";
+    if (this.#bans.find(ip) !== undefined) return "banned";
+    return undefined;
+  }
+
+  get bans(): BanManager {
+    return this.#bans;
   }
 
   async #listen(): Promise<void> {
     const config = this.config;
+    await this.#bans.start();
     this.#certificates = await CertificateResolver.create(config.tls, this.#generation.routes.exactHosts(), this.logger);
     const handlers = {
       request: (req: http.IncomingMessage, res: http.ServerResponse, encrypted: boolean) => {

@@ -315,6 +315,15 @@ export const configSchema = z
     tls,
     rateLimits: z.record(z.string(), rateLimit).default({}),
     jails: z.record(z.string(), jail).default({}),
+    // Rampart extension: how bans are keyed and bounded.
+    bans: z
+      .strictObject({
+        // An IPv6 client owns a whole prefix (a /64 is one subscriber); banning one address of it is useless.
+        ipv6Prefix: wholeNumber().min(48).max(128).default(64),
+        // Bans kept at most; past it the ban ending soonest is dropped first.
+        maxEntries: wholeNumber().min(1).default(2_000_000),
+      })
+      .prefault({}),
     allowlist: z.array(cidr).default([]),
     denylist: z.array(cidr).default([]),
     services: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "service names are letters, digits, _ . and -"), service).default({}),
@@ -403,6 +412,9 @@ export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config["routes"][number];
 export type ServiceConfig = Config["services"][string];
 export type TargetConfig = ServiceConfig["targets"][number];
+export type JailConfig = Config["jails"][string];
+export type RateLimitConfig = Config["rateLimits"][string];
+export type StoreConfig = Config["store"];
 export type HealthCheckConfig = NonNullable<ServiceConfig["healthCheck"]>;
 export type CircuitBreakerConfig = NonNullable<ServiceConfig["circuitBreaker"]>;
 export type LimitsConfig = Config["limits"];

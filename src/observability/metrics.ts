@@ -64,6 +64,29 @@ export class GatewayMetrics {
     labelNames: ["service", "result"] as const,
     registers: [this.registry],
   });
+  readonly bansActive = new Gauge({
+    name: "rampart_bans_active",
+    help: "Bans in force in this instance's ban list.",
+    registers: [this.registry],
+  });
+  readonly bansTotal = new Counter({
+    name: "rampart_bans_total",
+    help: "Bans issued, by jail (\"manual\" for the admin API).",
+    labelNames: ["jail"] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimitRejections = new Counter({
+    name: "rampart_ratelimit_rejections_total",
+    help: "Requests answered 429, by rate-limit policy and route.",
+    labelNames: ["policy", "route"] as const,
+    registers: [this.registry],
+  });
+  readonly storeUp = new Gauge({
+    name: "rampart_store_up",
+    help: "1 while the shared-state store is reachable, by kind (memory, redis).",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
   readonly connectionsRejected = new Counter({
     name: "rampart_connections_rejected_total",
     help: "Connections closed at accept, by reason (banned, denied, connection_limit).",

@@ -9,7 +9,10 @@ import { methodLabel, type GatewayMetrics } from "./metrics.js";
 
 const CLIENT_CLOSED = 499;
 
-export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, enabled: () => boolean) {
+/** Runs after metrics for every finished request with its final status (the jails' offence tracker). */
+export type OutcomeListener = (ctx: RequestContext, status: number) => void;
+
+export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, enabled: () => boolean, onOutcome: OutcomeListener) {
   const unmatched = metrics.forRoute("-");
   return (ctx: RequestContext): void => {
     const seconds = (performance.now() - ctx.startedAt) / 1000;
@@ -23,6 +26,7 @@ export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, e
     } else {
       unmatched.observe(method, status, seconds);
     }
+    onOutcome(ctx, status);
     if (!enabled()) return;
     accessLog.write({
       requestId: ctx.requestId,

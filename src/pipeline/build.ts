@@ -10,17 +10,26 @@ import { compileHeaderEdits, type Route } from "../routing/route.js";
 import { RouteTable } from "../routing/route-table.js";
 import { Service } from "../upstream/service.js";
 import type { TargetRegistry } from "../upstream/target-registry.js";
+import type { BanManager } from "../guards/bans.js";
+import { CidrSet } from "../guards/ip.js";
+import { compileJails } from "../guards/jails.js";
+import { compilePolicies } from "../guards/rate-limit.js";
+import type { LimiterFactory } from "../state/limiters.js";
+import type { GuardSet } from "./build-context.js";
 import { Pipeline, type RequestObserver } from "./pipeline.js";
 import { requestPath } from "./stages.js";
 
 export interface Generation {
   readonly config: Config;
+  readonly guards: GuardSet;
   readonly pipeline: Pipeline;
   readonly routes: RouteTable<Route>;
   readonly services: ReadonlyMap<string, Service>;
 }
 
 export interface BuildShared {
+  readonly bans: BanManager;
+  readonly limiter: LimiterFactory;
   readonly metrics: GatewayMetrics;
   readonly targets: TargetRegistry;
   readonly logger: Logger;
@@ -39,6 +48,14 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
         : new Service(name, serviceConfig, shared.targets, shared.metrics, shared.logger),
     );
   }
+  const guards: GuardSet = {
+    bans: shared.bans,
+    allowlist: new CidrSet(config.allowlist),
+    denylist: new CidrSet(config.denylist),
+    jails: compileJails(config, shared.limiter),
+    policies: compilePolicies(config, shared.limiter),
+  };
+  const allJails = [...guards.jails.values()];
   const routes = new RouteTable<Route>(
     config.routes.map((route) =>
       Object.freeze({
@@ -49,14 +66,16 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
         requestHeaders: compileHeaderEdits(route.requestHeaders),
         responseHeaders: compileHeaderEdits(route.responseHeaders),
         metrics: shared.metrics.forRoute(route.name),
+        rateLimit: route.rateLimit === undefined ? undefined : guards.policies.get(route.rateLimit),
+        jails: route.jails === undefined ? allJails : route.jails.map((name) => guards.jails.get(name)!),
         config: route,
       }),
     ),
   );
   shared.targets.retainOnly(new Set([...services.values()].flatMap((service) => service.targets)));
-  const build = { config, routes, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder };
+  const build = { config, routes, guards, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder };
   const stages = requestPath.map((factory) => factory(build));
-  return { config, pipeline: new Pipeline(stages, shared.onFinished, shared.logger), routes, services };
+  return { config, guards, pipeline: new Pipeline(stages, shared.onFinished, shared.logger), routes, services };
 }
 
 /** Services of `previous` that `next` no longer uses: their pools close once in-flight requests are done. */

@@ -2,6 +2,7 @@
 // request context shares one hidden class and property access stays monomorphic on the hot path).
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { Jail } from "../guards/jails.js";
 import type { Route } from "../routing/route.js";
 import type { Target } from "../upstream/target.js";
 
@@ -9,12 +10,20 @@ import type { Target } from "../upstream/target.js";
 export const CONTEXT = Symbol("rampart.context");
 export type WithContext<T> = T & { [CONTEXT]?: RequestContext };
 
+const NO_JAILS: readonly Jail[] = Object.freeze([]);
+
 export class RequestContext {
   requestId = "";
   /** The client as resolved through trustedProxies: the identity every guard keys on. */
   clientIp = "";
   /** True when the socket peer is a trusted proxy, so clientIp came from X-Forwarded-For. */
   viaTrustedProxy = false;
+  /** Never banned or rate limited (allowlist). */
+  allowlisted = false;
+  /** Answered 429 (a jail with `rateLimited: true` counts it). */
+  rateLimited = false;
+  /** The jails this request's outcome feeds: its route's, or every jail when no route matched. */
+  jails: readonly Jail[] = NO_JAILS;
   /** Lower-case host without port, "" when the request named none. */
   host = "";
   /** Normalised path without the query; what routing matched and what goes upstream. */

@@ -1,11 +1,14 @@
 // THE request path, in order (DESIGN.md, "The request path, in order"). Every request runs these
 // stages top to bottom until one answers; later capabilities add their stage here and nowhere else.
 //
-//   accept ─► connection gate ─► TLS (SNI) ─► [these stages] ─► response: metrics + access log
+//   accept ─► connection gate ─► TLS (SNI) ─► [these stages] ─► response: jails, metrics, access log
 //
-// The connection gate (server/connection-gate.ts) and the TLS handshake happen before a request
-// exists; the access log and metrics are written when the response closes (observability/).
+// The connection gate (server/connection-gate.ts: denylist, bans, connections per IP) and the TLS
+// handshake happen before a request exists; offences are counted by the jails, and the access log and
+// metrics written, when the response closes (observability/request-log.ts).
+import { accessStage } from "../guards/access-stage.js";
 import { clientIpStage } from "../guards/client-ip-stage.js";
+import { rateLimitStage } from "../guards/rate-limit-stage.js";
 import { bodyLimitStage } from "../proxy/body-limit.js";
 import { forwardStage } from "../proxy/forward-stage.js";
 import { requestIdStage } from "../proxy/request-id.js";
@@ -17,8 +20,10 @@ import type { StageFactory } from "./build-context.js";
 export const requestPath: readonly StageFactory[] = Object.freeze([
   requestIdStage, //      X-Request-Id kept or generated
   clientIpStage, //       socket peer, or X-Forwarded-For through trustedProxies
+  accessStage, //         allowlist; denylist and bans (403)
   requestTargetStage, //  host, normalised path, query; absolute-form checks (400, 421)
   routeStage, //          host + path prefix + method → route (404)
+  rateLimitStage, //      the route's policy (429; 503 when the store is down and onStoreFailure is closed)
   bodyLimitStage, //      declared Content-Length over maxBodySize (413)
   pickTargetStage, //     balancer over eligible targets (503)
   forwardStage, //        http-proxy with the service's keep-alive agent (502, 504)

@@ -7,6 +7,7 @@ export const routeStage: StageFactory = ({ routes }) => ({
     const route = routes.match(ctx.host, ctx.path, ctx.req.method ?? "");
     if (route === undefined) return replies.noRoute;
     ctx.route = route;
+    ctx.jails = route.jails;
     route.metrics.inFlight.inc();
     return undefined;
   },

@@ -1,5 +1,7 @@
 // A route compiled from config: its service resolved, header edits lower-cased, metrics bound.
 import type { HeaderEdits, RouteConfig } from "../config/schema.js";
+import type { Jail } from "../guards/jails.js";
+import type { Policy } from "../guards/rate-limit.js";
 import type { RouteMetrics } from "../observability/metrics.js";
 import type { Service } from "../upstream/service.js";
 import type { RouteMatcher } from "./route-table.js";
@@ -17,6 +19,8 @@ export interface Route {
   readonly requestHeaders: CompiledHeaderEdits;
   readonly responseHeaders: CompiledHeaderEdits;
   readonly metrics: RouteMetrics;
+  readonly rateLimit: Policy | undefined;
+  readonly jails: readonly Jail[];
   readonly config: RouteConfig;
 }
 

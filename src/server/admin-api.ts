@@ -1,6 +1,7 @@
 // The operator API behind the admin listener (/api/*). Contract: DESIGN.md, "Admin listener".
 import type { Gateway } from "../main.js";
 import type { AdminHandler } from "./admin.js";
+import { banHandlers } from "./admin-bans.js";
 
 export function adminApi(gateway: Gateway): ReadonlyMap<string, AdminHandler> {
   return new Map<string, AdminHandler>([
@@ -21,6 +22,7 @@ export function adminApi(gateway: Gateway): ReadonlyMap<string, AdminHandler> {
       }),
     ],
     ["GET /api/certificates", () => ({ status: 200, body: gateway.certificates.list() })],
+    ...banHandlers(() => gateway.bans),
     [
       "POST /api/reload",
       async () => {

@@ -13,7 +13,7 @@ export interface AdminOptions {
   readonly token: () => string;
   readonly metrics: () => Promise<{ contentType: string; text: string }>;
   readonly ready: () => { ready: boolean; detail: Record<string, unknown> };
-  /** Keyed "METHOD /api/path"; a trailing "*" matches one more path segment (e.g. "DELETE /api/bans/*"). */
+  /** Keyed "METHOD /api/path"; a trailing "*" matches the rest of the path (e.g. "DELETE /api/bans/*"). */
   readonly api: ReadonlyMap<string, AdminHandler>;
 }
 
@@ -45,11 +45,18 @@ async function handle(req: http.IncomingMessage, options: AdminOptions): Promise
   if (!path.startsWith("/api/")) return { status: 404, body: { error: "not_found" } };
   if (!authorized(req, options.token())) return { status: 401, body: { error: "unauthorized" } };
 
-  const handler = options.api.get(`${req.method} ${path}`) ?? options.api.get(`${req.method} ${path.slice(0, path.lastIndexOf("/") + 1)}*`);
+  const handler = options.api.get(`${req.method} ${path}`) ?? wildcardHandler(options.api, `${req.method} ${path}`);
   if (handler === undefined) return { status: 404, body: { error: "not_found" } };
   const body = await readJson(req);
   if (body === INVALID) return { status: 400, body: { error: "invalid_json" } };
   return handler(req, body);
+}
+
+function wildcardHandler(api: ReadonlyMap<string, AdminHandler>, key: string): AdminHandler | undefined {
+  for (const [pattern, handler] of api) {
+    if (pattern.endsWith("*") && key.startsWith(pattern.slice(0, -1)) && key.length > pattern.length - 1) return handler;
+  }
+  return undefined;
 }
 
 function authorized(req: http.IncomingMessage, token: string): boolean {

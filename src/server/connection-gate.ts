@@ -7,8 +7,8 @@ import type { GatewayMetrics } from "../observability/metrics.js";
 
 export type RejectReason = "banned" | "denied" | "connection_limit";
 
-/** Returns a reason to refuse the connection, or undefined to let it through. */
-export type AcceptCheck = (ip: string) => RejectReason | undefined;
+/** A reason to refuse the connection, "exempt" to skip every limit (allowlist), or undefined. */
+export type AcceptVerdict = RejectReason | "exempt" | undefined;
 
 export class ConnectionGate {
   readonly #perIp = new Map<string, number>();
@@ -18,7 +18,7 @@ export class ConnectionGate {
   constructor(
     private readonly limits: () => { readonly maxConnectionsPerIp: number },
     metrics: GatewayMetrics,
-    private readonly checks: () => readonly AcceptCheck[] = () => [],
+    private readonly classify: (ip: string) => AcceptVerdict = () => undefined,
   ) {
     const counter = metrics.connectionsRejected;
     this.#rejected = {
@@ -43,12 +43,10 @@ export class ConnectionGate {
     // An error on a socket nobody else listens to yet (e.g. a reset during accept) must not crash us.
     socket.on("error", ignore);
     const ip = canonicalIp(socket.remoteAddress);
-    for (const check of this.checks()) {
-      const reason = check(ip);
-      if (reason !== undefined) return this.#reject(socket, reason);
-    }
+    const verdict = this.classify(ip);
+    if (verdict !== undefined && verdict !== "exempt") return this.#reject(socket, verdict);
     const count = this.#perIp.get(ip) ?? 0;
-    if (count >= this.limits().maxConnectionsPerIp) return this.#reject(socket, "connection_limit");
+    if (verdict === undefined && count >= this.limits().maxConnectionsPerIp) return this.#reject(socket, "connection_limit");
     this.#perIp.set(ip, count + 1);
     this.#open.add(socket);
     socket.once("close", () => {

@@ -1,0 +1,28 @@
+// Refuses denylisted and banned clients on every request. Clients whose socket address is banned never
+// get this far (the connection gate closes them at accept); this catches clients known through a
+// trusted proxy's X-Forwarded-For, and keep-alive connections opened before their ban.
+import type { StageFactory } from "../pipeline/build-context.js";
+import type { Reply } from "../pipeline/reply.js";
+
+// The connection is closed after the answer: a refused client gets no keep-alive to retry on.
+const DENIED: Reply = { status: 403, error: "denied", headers: { connection: "close" } };
+const BANNED: Reply = { status: 403, error: "banned", headers: { connection: "close" } };
+
+export const accessStage: StageFactory = ({ guards }) => {
+  const { allowlist, denylist, bans } = guards;
+  const allJails = Object.freeze([...guards.jails.values()]);
+  return {
+    name: "access",
+    run(ctx) {
+      ctx.jails = allJails;
+      const ip = ctx.clientIp;
+      if (allowlist.has(ip)) {
+        ctx.allowlisted = true;
+        return undefined;
+      }
+      if (denylist.has(ip)) return DENIED;
+      if (bans.find(ip) !== undefined) return BANNED;
+      return undefined;
+    },
+  };
+};

@@ -1,0 +1,75 @@
+// Fail2Ban-style jails fed by the gateway's own signals. A jail counts offences per client (its
+// conditions all hold for the request: status, path regex, method, rate limited), and maxRetry offences
+// within findTime ban the client. Counting runs on the shared counters (rate-limiter-flexible), so in
+// Redis mode a client's offences add up across the whole fleet, like the ban that follows.
+import type { RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible";
+import type { Config, JailConfig } from "../config/schema.js";
+import type { Logger } from "../observability/logger.js";
+import type { RequestContext } from "../pipeline/context.js";
+import type { LimiterFactory } from "../state/limiters.js";
+import type { BanManager } from "./bans.js";
+
+export interface Jail {
+  readonly name: string;
+  readonly config: JailConfig;
+  readonly statuses: ReadonlySet<number> | undefined;
+  readonly path: RegExp | undefined;
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly rateLimited: boolean;
+  readonly counter: RateLimiterAbstract;
+}
+
+export function compileJails(config: Config, limiter: LimiterFactory): ReadonlyMap<string, Jail> {
+  const jails = new Map<string, Jail>();
+  for (const [name, jail] of Object.entries(config.jails)) {
+    const when = jail.when;
+    jails.set(
+      name,
+      Object.freeze({
+        name,
+        config: jail,
+        statuses: when.status && new Set(when.status),
+        path: when.path === undefined ? undefined : new RegExp(when.path),
+        methods: when.method && new Set(when.method),
+        rateLimited: when.rateLimited === true,
+        counter: limiter({ name: `jail:${name}`, points: jail.maxRetry, windowMs: jail.findTime }),
+      }),
+    );
+  }
+  return jails;
+}
+
+/** Every condition the jail names holds for this request (a jail with `status` and `path` wants both). */
+export function isOffence(jail: Jail, ctx: RequestContext, status: number): boolean {
+  if (jail.statuses !== undefined && !jail.statuses.has(status)) return false;
+  if (jail.methods !== undefined && !jail.methods.has(ctx.req.method ?? "")) return false;
+  if (jail.rateLimited && !ctx.rateLimited) return false;
+  if (jail.path !== undefined && !jail.path.test(ctx.path)) return false;
+  return true;
+}
+
+/** Called for every finished request: counts offences and bans whoever reaches a jail's maxRetry. */
+export function offenceTracker(bans: BanManager, logger: Logger) {
+  return (ctx: RequestContext, status: number): void => {
+    const jails = ctx.jails;
+    if (jails.length === 0 || ctx.allowlisted || ctx.clientIp === "") return;
+    for (const jail of jails) {
+      if (isOffence(jail, ctx, status)) void count(jail, ctx.clientIp, `${ctx.req.method} ${ctx.path} → ${status}`);
+    }
+  };
+
+  async function count(jail: Jail, ip: string, offence: string): Promise<void> {
+    const key = bans.list.subject(ip);
+    let result: RateLimiterRes;
+    try {
+      result = await jail.counter.penalty(key, 1);
+    } catch (error) {
+      logger.warn({ err: error, jail: jail.name }, "offence not counted: the store is unavailable");
+      return;
+    }
+    if (result.consumedPoints < jail.config.maxRetry || bans.find(ip) !== undefined) return;
+    await jail.counter.delete(key).catch(() => undefined);
+    const reason = `${jail.config.maxRetry} offence(s) within ${jail.config.findTime / 1000}s, last: ${offence}`;
+    await bans.banForJail(ip, jail.name, jail.config, reason);
+  }
+}
