@@ -1,7 +1,7 @@
 // Composition root: wires config, listeners, TLS, the request pipeline, the admin API and shutdown.
 // Everything that depends on the config file lives in a Generation (pipeline/build.ts) that a reload
 // replaces atomically; what must outlive a reload (listeners, metrics, the forwarder) lives here.
-import type { AddressInfo } from "node:net";
+import { isIP, type AddressInfo } from "node:net";
 import type http from "node:http";
 import { ConfigError, formatProblem, loadConfigFile } from "./config/load.js";
 import type { Config } from "./config/schema.js";
@@ -21,6 +21,7 @@ import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js"
 import { createHttpServer, createHttpsServer, listen, type Listener } from "./server/listeners.js";
 import { plainHttpHandler } from "./server/plain-http.js";
 import { drain } from "./server/shutdown.js";
+import { AcmeManager } from "./tls/acme/acme-manager.js";
 import { CertificateResolver } from "./tls/certificate-resolver.js";
 import { TargetRegistry } from "./upstream/target-registry.js";
 
@@ -47,6 +48,7 @@ export class Gateway {
   readonly #accessLog: AccessLog;
   #generation: Generation;
   #certificates!: CertificateResolver;
+  #acme: AcmeManager | undefined;
   #draining = false;
   #ready = false;
   readonly #forwarder: Forwarder;
@@ -72,7 +74,7 @@ export class Gateway {
       draining: () => this.#draining,
     });
     const storeUp = this.metrics.storeUp.labels(config.store.kind);
-    this.#state = createSharedState(config.store, () => this.#bans.list.list(), this.logger);
+    this.#state = createSharedState(config.store, config.tls.certDir, () => this.#bans.list.list(), this.logger);
     this.#state.onAvailability((up) => storeUp.set(up ? 1 : 0));
     this.#bans = new BanManager(config.bans, () => this.#state, this.metrics, this.logger, (ip) => this.#generation.guards.allowlist.has(ip));
     this.#onFinished = requestObserver(this.metrics, this.#accessLog, () => this.config.log.access, offenceTracker(this.#bans, this.logger));
@@ -164,6 +166,7 @@ export class Gateway {
       this.config.shutdownGrace,
     );
     for (const service of this.#generation.services.values()) service.close();
+    this.#acme?.stop();
     this.#forwarder.close();
     this.#accessLog.close();
     this.#bans.stop();
@@ -196,6 +199,13 @@ export class Gateway {
     return undefined;
   }
 
+  #watchCertificateExpiry(): void {
+    const expiry = this.metrics.certificateExpiry;
+    const record = (info: { domain: string; notAfter: string }) => expiry.set({ domain: info.domain }, Date.parse(info.notAfter) / 1000);
+    for (const info of this.#certificates.list()) record(info);
+    this.#certificates.onChange(record);
+  }
+
   get bans(): BanManager {
     return this.#bans;
   }
@@ -204,6 +214,11 @@ export class Gateway {
     const config = this.config;
     await this.#bans.start();
     this.#certificates = await CertificateResolver.create(config.tls, this.#generation.routes.exactHosts(), this.logger);
+    this.#watchCertificateExpiry();
+    if (config.tls.acme.enabled) {
+      this.#acme = new AcmeManager(config.tls.acme, acmeDomains(config), this.#state.certs, this.#certificates, this.metrics, this.logger);
+      await this.#acme.start();
+    }
     const handlers = {
       request: (req: http.IncomingMessage, res: http.ServerResponse, encrypted: boolean) => {
         if (this.#draining) res.shouldKeepAlive = false;
@@ -229,7 +244,7 @@ export class Gateway {
     const plain = plainHttpHandler({
       redirect: () => this.config.tls.redirectHttp,
       httpsPort: () => httpsListener.address().port,
-      challenges: () => undefined,
+      challenges: () => (this.#acme === undefined ? undefined : { keyAuthorization: (token) => this.#state.certs.getChallenge(`http-01:${token}`) }),
       serve: (req, res) => handlers.request(req, res, false),
     });
     const httpServer = createHttpServer(
@@ -249,7 +264,7 @@ export class Gateway {
       {
         token: () => this.config.adminToken,
         metrics: async () => ({ contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() }),
-        ready: () => ({ ready: this.#ready, detail: {} }),
+        ready: () => ({ ready: this.#ready, detail: { pendingCertificates: this.#acme?.pending() ?? [] } }),
         api: adminApi(this),
       },
       this.logger,
@@ -268,6 +283,12 @@ export class Gateway {
       "rampart listening",
     );
   }
+}
+
+/** The names ACME orders for: tls.acme.domains, else every exact host a route names (no IPs, no localhost). */
+function acmeDomains(config: Config): string[] {
+  const named = config.tls.acme.domains.length > 0 ? config.tls.acme.domains : config.routes.flatMap((route) => route.match.host ?? []);
+  return [...new Set(named)].filter((host) => !host.startsWith("*.") && !host.startsWith("[") && isIP(host) === 0 && host !== "localhost");
 }
 
 function formatAddress(address: AddressInfo): string {

@@ -255,15 +255,22 @@ const tls = z
         enabled: z.boolean().default(false),
         directoryUrl: z
           .string()
-          .default("letsencrypt-staging")
           .transform((name) => acmeDirectoryPresets[name] ?? name)
-          .refine((url) => /^https?:\/\//.test(url), "expected letsencrypt, letsencrypt-staging or a directory URL"),
+          .refine((url) => /^https?:\/\//.test(url), "expected letsencrypt, letsencrypt-staging or a directory URL")
+          .prefault("letsencrypt-staging"),
         email: z.string().default(""),
         domains: z.array(hostPattern).default([]),
         challenge: z.enum(["http-01", "tls-alpn-01"]).default("http-01"),
         renewBefore: duration.prefault("30d"),
         caFile: z.string().default(""),
         eab: z.strictObject({ kid: z.string().default(""), hmacKey: z.string().default("") }).prefault({}),
+        // Rampart extensions. How often certificates are checked for renewal (±10% jitter).
+        checkInterval: duration.prefault("1h"),
+        // Backoff while the ACME server cannot be reached: doubling from `initial` up to `max`.
+        retry: z.strictObject({ initial: duration.prefault("1m"), max: duration.prefault("1h") }).prefault({}),
+        // After an order fails validation the name is not ordered again for this long: Let's Encrypt's
+        // failed-validation limit is easy to burn.
+        failedOrderDelay: duration.prefault("1h"),
       })
       .prefault({}),
   })
@@ -415,6 +422,7 @@ export type TargetConfig = ServiceConfig["targets"][number];
 export type JailConfig = Config["jails"][string];
 export type RateLimitConfig = Config["rateLimits"][string];
 export type StoreConfig = Config["store"];
+export type AcmeConfig = Config["tls"]["acme"];
 export type HealthCheckConfig = NonNullable<ServiceConfig["healthCheck"]>;
 export type CircuitBreakerConfig = NonNullable<ServiceConfig["circuitBreaker"]>;
 export type LimitsConfig = Config["limits"];

@@ -87,6 +87,18 @@ export class GatewayMetrics {
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });
+  readonly certificateExpiry = new Gauge({
+    name: "rampart_certificate_expiry_timestamp_seconds",
+    help: "notAfter of the certificate served for each name, in Unix seconds.",
+    labelNames: ["domain"] as const,
+    registers: [this.registry],
+  });
+  readonly acmeOrders = new Counter({
+    name: "rampart_acme_orders_total",
+    help: "ACME orders (issuance and renewal), by result.",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
   readonly connectionsRejected = new Counter({
     name: "rampart_connections_rejected_total",
     help: "Connections closed at accept, by reason (banned, denied, connection_limit).",

@@ -7,9 +7,9 @@ import { normalizeHost } from "../routing/host.js";
 
 export const ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
 
-/** Answers HTTP-01 key authorizations; ACME issuance plugs in here. */
+/** Answers HTTP-01 key authorizations from the shared store, whichever instance created them. */
 export interface ChallengeResponder {
-  keyAuthorization(token: string): string | undefined;
+  keyAuthorization(token: string): Promise<string | undefined>;
 }
 
 export interface PlainHttpOptions {
@@ -25,9 +25,15 @@ export function plainHttpHandler(options: PlainHttpOptions) {
     res.setHeader("x-request-id", requestIdOf(req));
     if (url.startsWith(ACME_CHALLENGE_PREFIX)) {
       const token = url.slice(ACME_CHALLENGE_PREFIX.length).split("?")[0] ?? "";
-      const answer = options.challenges()?.keyAuthorization(token);
-      if (answer === undefined) return json(res, 404, "no_challenge");
-      res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(answer) }).end(answer);
+      const responder = options.challenges();
+      if (responder === undefined || !/^[A-Za-z0-9_-]+$/.test(token)) return json(res, 404, "no_challenge");
+      responder.keyAuthorization(token).then(
+        (answer) => {
+          if (answer === undefined) return json(res, 404, "no_challenge");
+          res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(answer) }).end(answer);
+        },
+        () => json(res, 503, "store_unavailable"),
+      );
       return;
     }
     if (!options.redirect()) return options.serve(req, res);

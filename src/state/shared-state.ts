@@ -4,6 +4,9 @@ import type { StoreConfig } from "../config/schema.js";
 import type { Ban } from "../guards/ban-list.js";
 import type { Logger } from "../observability/logger.js";
 import type { BanStore } from "./ban-store.js";
+import type { CertStore } from "./cert-store.js";
+import { MemoryCertStore } from "./memory-cert-store.js";
+import { RedisCertStore } from "./redis-cert-store.js";
 import { limiterFactory, type LimiterFactory } from "./limiters.js";
 import { MemoryBanStore } from "./memory-ban-store.js";
 import { RedisBanStore } from "./redis-ban-store.js";
@@ -12,13 +15,14 @@ import { createRedisClient, type RedisClient } from "./redis.js";
 export interface SharedState {
   readonly kind: "memory" | "redis";
   readonly bans: BanStore;
+  readonly certs: CertStore;
   readonly limiter: LimiterFactory;
   /** Called with true when the store (re)connects, false when it goes away. */
   onAvailability(listener: (up: boolean) => void): void;
   close(): Promise<void>;
 }
 
-export function createSharedState(store: StoreConfig, banSnapshot: () => readonly Ban[], logger: Logger): SharedState {
+export function createSharedState(store: StoreConfig, certDir: string, banSnapshot: () => readonly Ban[], logger: Logger): SharedState {
   const listeners: ((up: boolean) => void)[] = [];
   let redis: RedisClient | undefined;
   if (store.kind === "redis") {
@@ -43,6 +47,7 @@ export function createSharedState(store: StoreConfig, banSnapshot: () => readonl
   return {
     kind: store.kind,
     bans,
+    certs: redis ? new RedisCertStore(redis, store.redis.keyPrefix) : new MemoryCertStore(certDir),
     limiter,
     onAvailability: (listener) => {
       listeners.push(listener);

@@ -1,0 +1,98 @@
+// The ACME account and one order, on acme-client. The account key is created once, stored, and
+// reused by every instance (in Redis mode the first instance's key wins). acme-client's own pre-check
+// of challenges over real DNS is skipped: the ACME server does the real validation, and the pre-check
+// cannot see a challenge answered by another instance of the fleet.
+import { readFile } from "node:fs/promises";
+import https from "node:https";
+import { rootCertificates } from "node:tls";
+import * as acme from "acme-client";
+import type { AcmeConfig } from "../../config/schema.js";
+import type { CertStore } from "../../state/cert-store.js";
+import type { PemPair } from "../pem-pair.js";
+
+/** How long a challenge answer is kept: longer than any validation takes. */
+const CHALLENGE_TTL_MS = 10 * 60_000;
+
+export class OrderFailure extends Error {
+  constructor(
+    message: string,
+    /** True when an order reached validation (counts against the CA's failed-validation limits). */
+    readonly validationAttempted: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "OrderFailure";
+  }
+}
+
+export class AcmeAccount {
+  // One account for every concurrent order: the first caller creates it, the others wait for it.
+  #client: Promise<acme.Client> | undefined;
+
+  constructor(
+    private readonly config: AcmeConfig,
+    private readonly store: CertStore,
+  ) {}
+
+  /** Trusts `caFile` for the ACME server itself (private CAs, test servers), besides the public roots. */
+  static async trustCa(caFile: string): Promise<void> {
+    if (caFile === "") return;
+    const ca = await readFile(caFile, "utf8");
+    acme.axios.defaults.httpsAgent = new https.Agent({ ca: [...rootCertificates, ca], keepAlive: true });
+  }
+
+  /** Orders a certificate for `domain`; the new key is ECDSA P-256 like every certificate Rampart makes. */
+  async order(domain: string): Promise<PemPair> {
+    let validationAttempted = false;
+    try {
+      const client = await this.#account();
+      const [key, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey("P-256"));
+      const cert = await client.auto({
+        csr,
+        email: this.config.email || undefined,
+        termsOfServiceAgreed: true,
+        challengePriority: [this.config.challenge],
+        skipChallengeVerification: true,
+        challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+          validationAttempted = true;
+          if (challenge.type === "http-01") {
+            await this.store.putChallenge(`http-01:${challenge.token}`, keyAuthorization, CHALLENGE_TTL_MS);
+          } else {
+            const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+            const pem = JSON.stringify({ key: alpnKey.toString(), cert: alpnCert.toString() });
+            await this.store.putChallenge(`tls-alpn-01:${authz.identifier.value}`, pem, CHALLENGE_TTL_MS);
+          }
+        },
+        challengeRemoveFn: async (authz, challenge) => {
+          await this.store.deleteChallenge(challenge.type === "http-01" ? `http-01:${challenge.token}` : `tls-alpn-01:${authz.identifier.value}`);
+        },
+      });
+      return { key: key.toString(), cert };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new OrderFailure(message, validationAttempted, { cause: error });
+    }
+  }
+
+  #account(): Promise<acme.Client> {
+    this.#client ??= this.#createAccount().catch((error: unknown) => {
+      this.#client = undefined; // the next order tries again
+      throw error;
+    });
+    return this.#client;
+  }
+
+  async #createAccount(): Promise<acme.Client> {
+    let accountKey = await this.store.getAccountKey();
+    if (accountKey === undefined) {
+      await this.store.putAccountKey((await acme.crypto.createPrivateEcdsaKey("P-256")).toString());
+      accountKey = (await this.store.getAccountKey())!;
+    }
+    const eab = this.config.eab;
+    return new acme.Client({
+      directoryUrl: this.config.directoryUrl,
+      accountKey,
+      externalAccountBinding: eab.kid !== "" ? { kid: eab.kid, hmacKey: eab.hmacKey } : undefined,
+    });
+  }
+}
