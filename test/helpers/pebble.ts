@@ -1,0 +1,158 @@
+// A real ACME server for tests: Debian's `pebble` with `pebble-challtestsrv` as its DNS (every name
+// resolves to 127.0.0.1), on free loopback ports, with its own CA for its HTTPS listener. Pebble
+// validates HTTP-01 on `httpPort` and TLS-ALPN-01 on `tlsPort`: point the gateway's listeners there.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import https from "node:https";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface Pebble {
+  /** The ACME directory URL. */
+  readonly directoryUrl: string;
+  /** PEM file of the CA that signed pebble's own HTTPS certificate (the gateway's tls.acme.caFile). */
+  readonly caFile: string;
+  /** Where pebble connects for HTTP-01 and TLS-ALPN-01: the gateway must listen on these. */
+  readonly httpPort: number;
+  readonly tlsPort: number;
+  /** Orders pebble has finalised (certificates issued), counted from its log. */
+  issued(): number;
+  /** The root that issues certificates (from /roots/0 on the management port), PEM. */
+  issuingRoot(): Promise<string>;
+  /** Stops pebble (its challenge DNS keeps running); start() brings it back on the same ports. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startPebble(): Promise<Pebble> {
+  const dir = await mkdtemp(join(tmpdir(), "rampart-pebble-"));
+  const acmePort = await freePort();
+  const managementPort = await freePort();
+  const dnsPort = await freePort();
+  const challengeManagementPort = await freePort();
+  const httpPort = await freePort();
+  const tlsPort = await freePort();
+  const caFile = join(dir, "ca.pem");
+  makeCertificates(dir);
+  const configFile = join(dir, "pebble.json");
+  await writeFile(
+    configFile,
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${acmePort}`,
+        managementListenAddress: `127.0.0.1:${managementPort}`,
+        certificate: join(dir, "cert.pem"),
+        privateKey: join(dir, "key.pem"),
+        httpPort,
+        tlsPort,
+        ocspResponderURL: "",
+        externalAccountBindingRequired: false,
+      },
+    }),
+  );
+
+  const dns = spawn(
+    "pebble-challtestsrv",
+    ["-dns01", `127.0.0.1:${dnsPort}`, "-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${challengeManagementPort}`],
+    { stdio: "ignore" },
+  );
+  let pebble: ChildProcess | undefined;
+  let log = "";
+  const directoryUrl = `https://127.0.0.1:${acmePort}/dir`;
+  const ca = readFileSync(caFile, "utf8");
+
+  const start = async () => {
+    log = "";
+    const child = spawn("pebble", ["-config", configFile, "-dnsserver", `127.0.0.1:${dnsPort}`], {
+      env: { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));
+    pebble = child;
+    await waitUntil(() => get(directoryUrl, ca).then((status) => status === 200), 10_000);
+  };
+  const stop = async () => {
+    const child = pebble;
+    pebble = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  };
+  await start();
+
+  return {
+    directoryUrl,
+    caFile,
+    httpPort,
+    tlsPort,
+    issued: () => (log.match(/Issued certificate serial/g) ?? []).length,
+    issuingRoot: async () => fetchText(`https://127.0.0.1:${managementPort}/roots/0`, ca),
+    stop,
+    start,
+    close: async () => {
+      await stop();
+      const exited = new Promise((resolve) => (dns.exitCode !== null ? resolve(undefined) : dns.once("exit", resolve)));
+      dns.kill("SIGTERM");
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A CA and a localhost certificate for pebble's own HTTPS listener, with openssl (EC P-256). */
+function makeCertificates(dir: string): void {
+  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+    "-subj", "/CN=rampart test ACME CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem", "-out", "req.csr", "-subj", "/CN=localhost");
+  execFileSync("sh", ["-c", "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf"], { cwd: dir });
+  run("x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "cert.pem", "-days", "30", "-extfile", "ext.cnf");
+}
+
+function get(url: string, ca: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = https.get(url, { ca, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", () => resolve(0));
+  });
+}
+
+function fetchText(url: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca, agent: false }, (res) => {
+        let text = "";
+        res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        res.on("end", () => resolve(text));
+        res.on("error", reject);
+      })
+      .on("error", reject);
+  });
+}
+
+async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("pebble did not start");
+}
