@@ -12,6 +12,8 @@ const SWEEP_INTERVAL_MS = 10_000;
 export class BanManager {
   readonly list: BanList;
   readonly #sweeper: NodeJS.Timeout;
+  /** Bans and unbans the store did not take (it was down), replayed when it is back. */
+  readonly #unsynced = new Map<string, Ban | "removed">();
 
   constructor(
     options: { readonly ipv6Prefix: number; readonly maxEntries: number },
@@ -52,16 +54,29 @@ export class BanManager {
     });
     state.onAvailability((up) => {
       if (!up) return;
-      state.bans.load().then(
-        (bans) => {
-          for (const ban of bans) this.list.add(ban);
-          this.#updateGauge();
-          if (bans.length > 0) this.logger.info({ bans: bans.length, store: state.kind }, "bans re-applied from the store");
-        },
-        (error: unknown) => this.logger.error({ err: error }, "could not load bans from the store"),
-      ).finally(firstLoadDone);
+      this.#resync()
+        .catch((error: unknown) => this.logger.error({ err: error }, "could not load bans from the store"))
+        .finally(firstLoadDone);
     });
     return Promise.race([firstLoad, new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref())]);
+  }
+
+  /**
+   * After (re)connecting: first replay what the store missed while it was away (bans and unbans made
+   * here), then take the store's set as the truth, dropping local bans lifted elsewhere meanwhile.
+   */
+  async #resync(): Promise<void> {
+    const bans = this.state().bans;
+    for (const [subject, ban] of [...this.#unsynced]) {
+      await (ban === "removed" ? bans.remove(subject) : bans.save(ban));
+      this.#unsynced.delete(subject);
+    }
+    const stored = await bans.load();
+    const kept = new Set(stored.map((ban) => ban.ip));
+    for (const ban of this.list.list()) if (!kept.has(ban.ip)) this.list.remove(ban.ip);
+    for (const ban of stored) this.list.add(ban);
+    this.#updateGauge();
+    if (stored.length > 0) this.logger.info({ bans: stored.length, store: this.state().kind }, "bans loaded from the store");
   }
 
   find(ip: string): Ban | undefined {
@@ -78,7 +93,10 @@ export class BanManager {
     this.logger.warn({ ip: ban.ip, jail, durationMs, until: new Date(ban.until).toISOString(), reason }, "banned");
     this.state()
       .bans.save(ban)
-      .catch((error: unknown) => this.logger.warn({ err: error, ip: ban.ip }, "ban kept locally: the shared store did not take it"));
+      .catch((error: unknown) => {
+        this.#unsynced.set(ban.ip, ban);
+        this.logger.warn({ err: error, ip: ban.ip }, "ban kept locally: the shared store did not take it yet");
+      });
     return ban;
   }
 
@@ -106,7 +124,10 @@ export class BanManager {
     const subject = ip.includes("/") ? ip : this.list.subject(ip);
     this.state()
       .bans.remove(subject)
-      .catch((error: unknown) => this.logger.warn({ err: error, ip: subject }, "unban applied locally only: the shared store did not take it"));
+      .catch((error: unknown) => {
+        this.#unsynced.set(subject, "removed");
+        this.logger.warn({ err: error, ip: subject }, "unban applied locally: the shared store did not take it yet");
+      });
     if (existed) this.logger.info({ ip: subject }, "unbanned");
     return existed;
   }

@@ -23,7 +23,9 @@ export function createRedisClient(config: StoreConfig["redis"], logger: Logger, 
     config.cluster.length > 0
       ? new Cluster(config.cluster, { redisOptions: common, enableOfflineQueue: false, clusterRetryStrategy: common.retryStrategy })
       : new Redis(config.url, common);
-  let up = false;
+  // Unknown until the first connection attempt settles, so that a Redis unreachable from the start is
+  // reported too (rampart_store_up 0 and one warning), not only a Redis lost after being up.
+  let up: boolean | undefined;
   const set = (next: boolean, detail?: unknown) => {
     if (next === up) return;
     up = next;
