@@ -3,7 +3,10 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, formatProblem, loadConfigFile } from "./config/load.js";
+import { watchConfig } from "./config/watch.js";
 import { Gateway } from "./main.js";
+import { Primary, workerCount } from "./server/cluster/primary.js";
+import { runWorker } from "./server/cluster/worker.js";
 
 const USAGE = `usage: rampart <command> [-c FILE]
 
@@ -29,6 +32,14 @@ function printConfigError(error: unknown): void {
 }
 
 async function start(file: string): Promise<void> {
+  let workers = 1;
+  try {
+    workers = workerCount(loadConfigFile(file));
+  } catch (error) {
+    printConfigError(error);
+    process.exit(1);
+  }
+  if (workers > 1) return startPrimary(file);
   let gateway: Gateway;
   try {
     gateway = await Gateway.start({ configFile: file });
@@ -55,6 +66,32 @@ async function start(file: string): Promise<void> {
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGHUP", () => void gateway.reload());
+  process.on("SIGUSR2", () => logger.info("SIGUSR2 replaces workers; with workers: 1 there are none to replace"));
+  if (gateway.config.watch) watchConfig(file, () => void gateway.reload(), logger);
+}
+
+async function startPrimary(file: string): Promise<void> {
+  const primary = await Primary.start(file);
+  const logger = primary.logger;
+  process.on("uncaughtException", (error) => logger.error({ err: error }, "uncaught exception in the primary"));
+  process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled promise rejection in the primary"));
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    primary.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGHUP", () => void primary.reload());
+  process.on("SIGUSR2", () => void primary.rollingRestart());
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -85,6 +122,10 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     case "start":
       await start(configPath(values.config));
+      return;
+    case "worker":
+      // Internal: how the primary starts its node:cluster workers.
+      await runWorker(configPath(values.config));
       return;
     default:
       console.error(`unknown command "${command}"\n\n${USAGE}`);

@@ -18,12 +18,14 @@ import { Forwarder } from "./proxy/forwarder.js";
 import { adminApi } from "./server/admin-api.js";
 import { createAdminServer, listenAdmin } from "./server/admin.js";
 import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
-import { createHttpServer, createHttpsServer, listen, type Listener } from "./server/listeners.js";
+import { alpnChallengeFilter } from "./server/alpn-challenge.js";
+import { createHttpServer, createHttpsServer, handshakeTimeout, listen, type Listener, type SocketFilter } from "./server/listeners.js";
 import { plainHttpHandler } from "./server/plain-http.js";
 import { drain } from "./server/shutdown.js";
 import { AcmeManager } from "./tls/acme/acme-manager.js";
 import { CertificateResolver } from "./tls/certificate-resolver.js";
 import { TargetRegistry } from "./upstream/target-registry.js";
+import type { IpcPeer } from "./server/cluster/ipc.js";
 
 export interface GatewayOptions {
   readonly configFile: string;
@@ -32,18 +34,24 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** Where access-log lines go; defaults to buffered stdout. */
   readonly accessLog?: LineSink;
+  /**
+   * Set in a node:cluster worker: the primary serves the admin listener and, without Redis, keeps the
+   * shared state this worker reaches through it.
+   */
+  readonly primary?: IpcPeer;
 }
 
 export interface GatewayAddresses {
   readonly http: AddressInfo;
   readonly https: AddressInfo;
-  readonly admin: AddressInfo;
+  /** Undefined in a node:cluster worker (the primary serves the admin listener). */
+  readonly admin: AddressInfo | undefined;
 }
 
 export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly problems: readonly string[] };
 
 export class Gateway {
-  readonly metrics = new GatewayMetrics();
+  readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly #accessLog: AccessLog;
   #generation: Generation;
@@ -52,7 +60,7 @@ export class Gateway {
   #draining = false;
   #ready = false;
   readonly #forwarder: Forwarder;
-  readonly #targets = new TargetRegistry(this.metrics);
+  readonly #targets: TargetRegistry;
   readonly #gate: ConnectionGate;
   readonly #state: SharedState;
   readonly #bans: BanManager;
@@ -66,6 +74,8 @@ export class Gateway {
     private readonly options: GatewayOptions,
     config: Config,
   ) {
+    this.metrics = new GatewayMetrics({ countReloads: options.primary === undefined });
+    this.#targets = new TargetRegistry(this.metrics);
     this.logger = options.logger ?? createLogger(config.log.level);
     this.#accessLog = new AccessLog(options.accessLog);
     this.#forwarder = new Forwarder({
@@ -74,7 +84,7 @@ export class Gateway {
       draining: () => this.#draining,
     });
     const storeUp = this.metrics.storeUp.labels(config.store.kind);
-    this.#state = createSharedState(config.store, config.tls.certDir, () => this.#bans.list.list(), this.logger);
+    this.#state = createSharedState(config.store, config.tls.certDir, () => this.#bans.list.list(), this.logger, options.primary);
     this.#state.onAvailability((up) => storeUp.set(up ? 1 : 0));
     this.#bans = new BanManager(config.bans, () => this.#state, this.metrics, this.logger, (ip) => this.#generation.guards.allowlist.has(ip));
     this.#onFinished = requestObserver(this.metrics, this.#accessLog, () => this.config.log.access, offenceTracker(this.#bans, this.logger));
@@ -206,6 +216,22 @@ export class Gateway {
     this.#certificates.onChange(record);
   }
 
+  /** With TLS-ALPN-01, the HTTPS listener answers validations itself (ALPN `acme-tls/1`); otherwise no filter, no cost. */
+  #alpnChallenges(config: Config): SocketFilter | undefined {
+    if (!config.tls.acme.enabled || config.tls.acme.challenge !== "tls-alpn-01") return undefined;
+    const domains = new Set(acmeDomains(config));
+    return alpnChallengeFilter({
+      challenge: (domain) => (domains.has(domain) ? this.#state.certs.getChallenge(`tls-alpn-01:${domain}`) : Promise.resolve(undefined)),
+      timeoutMs: handshakeTimeout(config.limits),
+      logger: this.logger,
+    });
+  }
+
+  /** For /readyz: ready once listening; names still waiting for their ACME certificate. */
+  readiness(): { ready: boolean; detail: { pendingCertificates: string[] } } {
+    return { ready: this.#ready, detail: { pendingCertificates: this.#acme?.pending() ?? [] } };
+  }
+
   get bans(): BanManager {
     return this.#bans;
   }
@@ -238,7 +264,7 @@ export class Gateway {
       this.metrics,
       this.logger,
     );
-    const httpsListener = await listen(config.listen.https, httpsServer, this.#gate, this.logger);
+    const httpsListener = await listen(config.listen.https, httpsServer, this.#gate, this.logger, this.#alpnChallenges(config));
     this.#listeners.push(httpsListener);
 
     const plain = plainHttpHandler({
@@ -260,16 +286,19 @@ export class Gateway {
     const httpListener = await listen(config.listen.http, httpServer, this.#gate, this.logger);
     this.#listeners.push(httpListener);
 
-    this.#admin = createAdminServer(
-      {
-        token: () => this.config.adminToken,
-        metrics: async () => ({ contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() }),
-        ready: () => ({ ready: this.#ready, detail: { pendingCertificates: this.#acme?.pending() ?? [] } }),
-        api: adminApi(this),
-      },
-      this.logger,
-    );
-    const admin = await listenAdmin(this.#admin, config.listen.admin);
+    let admin: AddressInfo | undefined;
+    if (this.options.primary === undefined) {
+      this.#admin = createAdminServer(
+        {
+          token: () => this.config.adminToken,
+          metrics: async () => ({ contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() }),
+          ready: () => this.readiness(),
+          api: adminApi(this),
+        },
+        this.logger,
+      );
+      admin = await listenAdmin(this.#admin, config.listen.admin);
+    }
     for (const service of this.#generation.services.values()) service.start();
     this.#addresses = { http: httpListener.address(), https: httpsListener.address(), admin };
     this.#ready = true;
@@ -277,7 +306,7 @@ export class Gateway {
       {
         http: formatAddress(this.#addresses.http),
         https: formatAddress(this.#addresses.https),
-        admin: formatAddress(admin),
+        admin: admin && formatAddress(admin),
         routes: config.routes.length,
       },
       "rampart listening",

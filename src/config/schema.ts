@@ -286,6 +286,8 @@ export const configSchema = z
       })
       .prefault({}),
     adminToken: z.string().default(""),
+    // Reload when the config file changes, as on SIGHUP (Rampart extension).
+    watch: z.boolean().default(false),
     workers: z.union([wholeNumber().min(1).max(256), z.literal("auto")]).default(1),
     trustedProxies: z.array(cidr).default([]),
     shutdownGrace: duration.prefault("10s"),

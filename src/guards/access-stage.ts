@@ -4,9 +4,13 @@
 import type { StageFactory } from "../pipeline/build-context.js";
 import type { Reply } from "../pipeline/reply.js";
 
-// The connection is closed after the answer: a refused client gets no keep-alive to retry on.
+// The connection is closed after the answer: a refused client gets no keep-alive to retry on. Unless
+// the connection is a trusted proxy's: it carries that proxy's other clients too, and closing it for
+// every refused client would only cost the proxy (and us) a new TLS handshake per refusal.
 const DENIED: Reply = { status: 403, error: "denied", headers: { connection: "close" } };
 const BANNED: Reply = { status: 403, error: "banned", headers: { connection: "close" } };
+const DENIED_VIA_PROXY: Reply = { status: 403, error: "denied" };
+const BANNED_VIA_PROXY: Reply = { status: 403, error: "banned" };
 
 export const accessStage: StageFactory = ({ guards }) => {
   const { allowlist, denylist, bans } = guards;
@@ -20,8 +24,8 @@ export const accessStage: StageFactory = ({ guards }) => {
         ctx.allowlisted = true;
         return undefined;
       }
-      if (denylist.has(ip)) return DENIED;
-      if (bans.find(ip) !== undefined) return BANNED;
+      if (denylist.has(ip)) return ctx.viaTrustedProxy ? DENIED_VIA_PROXY : DENIED;
+      if (bans.find(ip) !== undefined) return ctx.viaTrustedProxy ? BANNED_VIA_PROXY : BANNED;
       return undefined;
     },
   };

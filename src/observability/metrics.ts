@@ -14,6 +14,7 @@ export function methodLabel(method: string | undefined): string {
 
 export class GatewayMetrics {
   readonly registry = new Registry();
+
   readonly requestsTotal = new Counter({
     name: "rampart_requests_total",
     help: "Requests answered, by route, method and status code.",
@@ -44,12 +45,14 @@ export class GatewayMetrics {
     name: "rampart_upstream_healthy",
     help: "1 while a target passes its active health checks (or has none), else 0.",
     labelNames: ["service", "target"] as const,
+    aggregator: "min",
     registers: [this.registry],
   });
   readonly breakerState = new Gauge({
     name: "rampart_circuit_breaker_state",
     help: "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.",
     labelNames: ["service", "target"] as const,
+    aggregator: "max",
     registers: [this.registry],
   });
   readonly breakerTransitions = new Counter({
@@ -67,6 +70,7 @@ export class GatewayMetrics {
   readonly bansActive = new Gauge({
     name: "rampart_bans_active",
     help: "Bans in force in this instance's ban list.",
+    aggregator: "max",
     registers: [this.registry],
   });
   readonly bansTotal = new Counter({
@@ -85,12 +89,14 @@ export class GatewayMetrics {
     name: "rampart_store_up",
     help: "1 while the shared-state store is reachable, by kind (memory, redis).",
     labelNames: ["kind"] as const,
+    aggregator: "min",
     registers: [this.registry],
   });
   readonly certificateExpiry = new Gauge({
     name: "rampart_certificate_expiry_timestamp_seconds",
     help: "notAfter of the certificate served for each name, in Unix seconds.",
     labelNames: ["domain"] as const,
+    aggregator: "min",
     registers: [this.registry],
   });
   readonly acmeOrders = new Counter({
@@ -105,12 +111,7 @@ export class GatewayMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
-  readonly configReloads = new Counter({
-    name: "rampart_config_reloads_total",
-    help: "Configuration reloads after the initial load, by result (success, failure).",
-    labelNames: ["result"] as const,
-    registers: [this.registry],
-  });
+  readonly configReloads: Counter<"result">;
   readonly clientErrors = new Counter({
     name: "rampart_client_errors_total",
     help: "Requests refused before routing because they were malformed, too large or too slow, by status code.",
@@ -119,8 +120,21 @@ export class GatewayMetrics {
   });
 
   readonly #routes = new Map<string, RouteMetrics>();
+  // Gauges above carry an aggregator for node:cluster's AggregatorRegistry: counters and in-flight
+  // counts add up across workers; per-worker views of one state report the worst (health: min,
+  // breaker: max) and shared facts (bans, expiry) are the same everywhere.
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  /**
+   * `countReloads: false` in a node:cluster worker: the primary counts reloads (it also sees the invalid
+   * files that never reach a worker), so the workers' registries leave the counter out.
+   */
+  constructor(options: { defaultMetrics?: boolean; countReloads?: boolean } = {}) {
+    this.configReloads = new Counter({
+      name: "rampart_config_reloads_total",
+      help: "Configuration reloads after the initial load, by result (success, failure).",
+      labelNames: ["result"] as const,
+      registers: options.countReloads === false ? [] : [this.registry],
+    });
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     // Series that exist from the start, so dashboards and alerts see 0 rather than "no data".
     for (const reason of ["banned", "denied", "connection_limit"]) this.connectionsRejected.inc({ reason }, 0);

@@ -1,10 +1,10 @@
 // The operator API behind the admin listener (/api/*). Contract: DESIGN.md, "Admin listener".
 import type { Gateway } from "../main.js";
-import type { AdminHandler } from "./admin.js";
+import { routeApi, type AdminApi, type AdminHandler } from "./admin.js";
 import { banHandlers } from "./admin-bans.js";
 
-export function adminApi(gateway: Gateway): ReadonlyMap<string, AdminHandler> {
-  return new Map<string, AdminHandler>([
+export function adminApi(gateway: Gateway): AdminApi {
+  return routeApi(new Map<string, AdminHandler>([
     [
       "GET /api/upstreams",
       () => ({
@@ -30,5 +30,5 @@ export function adminApi(gateway: Gateway): ReadonlyMap<string, AdminHandler> {
         return result.ok ? { status: 200, body: { status: "reloaded" } } : { status: 422, body: { error: "invalid_config", problems: result.problems } };
       },
     ],
-  ]);
+  ]));
 }

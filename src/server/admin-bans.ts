@@ -1,10 +1,9 @@
 // /api/bans: list, add and lift bans (here and, through the shared store, on every instance).
 import { isIP } from "node:net";
-import type http from "node:http";
 import { parseDuration } from "../config/units.js";
 import type { BanManager } from "../guards/bans.js";
 import { canonicalIp } from "../guards/ip.js";
-import type { AdminHandler, AdminReply } from "./admin.js";
+import type { AdminHandler, AdminReply, AdminRequest } from "./admin.js";
 
 const PREFIX = "/api/bans/";
 
@@ -36,8 +35,8 @@ function addBan(bans: BanManager, body: unknown): AdminReply {
   return { status: 201, body: { ip: ban.ip, jail: ban.jail, until: new Date(ban.until).toISOString(), reason: ban.reason } };
 }
 
-function liftBan(bans: BanManager, req: http.IncomingMessage): AdminReply {
-  const raw = decodeURIComponent((req.url ?? "").split("?")[0]!.slice(PREFIX.length));
+function liftBan(bans: BanManager, request: AdminRequest): AdminReply {
+  const raw = decodeURIComponent(request.path.slice(PREFIX.length));
   const [address = "", prefix] = raw.split("/");
   const ip = canonicalIp(address);
   if (ip === "" || (prefix !== undefined && isIP(ip) !== 6)) return invalid("expected /api/bans/<ip> or /api/bans/<ipv6-prefix>/<bits>");

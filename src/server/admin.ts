@@ -7,14 +7,33 @@ import type { ListenAddress } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 
 export type AdminReply = { readonly status: number; readonly body: unknown };
-export type AdminHandler = (req: http.IncomingMessage, body: unknown) => AdminReply | Promise<AdminReply>;
+/** What an API handler sees of the request: plain data, so a cluster primary can relay it to a worker. */
+export interface AdminRequest {
+  readonly method: string;
+  /** The path without query string, e.g. "/api/bans/203.0.113.9". */
+  readonly path: string;
+}
+export type AdminHandler = (request: AdminRequest, body: unknown) => AdminReply | Promise<AdminReply>;
+export type AdminApi = (request: AdminRequest, body: unknown) => Promise<AdminReply>;
 
 export interface AdminOptions {
   readonly token: () => string;
   readonly metrics: () => Promise<{ contentType: string; text: string }>;
   readonly ready: () => { ready: boolean; detail: Record<string, unknown> };
-  /** Keyed "METHOD /api/path"; a trailing "*" matches the rest of the path (e.g. "DELETE /api/bans/*"). */
-  readonly api: ReadonlyMap<string, AdminHandler>;
+  readonly api: AdminApi;
+}
+
+/**
+ * An AdminApi from handlers keyed "METHOD /api/path"; a trailing "*" matches the rest of the path
+ * (e.g. "DELETE /api/bans/*").
+ */
+export function routeApi(handlers: ReadonlyMap<string, AdminHandler>): AdminApi {
+  return async (request, body) => {
+    const key = `${request.method} ${request.path}`;
+    const handler = handlers.get(key) ?? wildcardHandler(handlers, key);
+    if (handler === undefined) return { status: 404, body: { error: "not_found" } };
+    return handler(request, body);
+  };
 }
 
 const MAX_ADMIN_BODY = 64 * 1024;
@@ -45,11 +64,9 @@ async function handle(req: http.IncomingMessage, options: AdminOptions): Promise
   if (!path.startsWith("/api/")) return { status: 404, body: { error: "not_found" } };
   if (!authorized(req, options.token())) return { status: 401, body: { error: "unauthorized" } };
 
-  const handler = options.api.get(`${req.method} ${path}`) ?? wildcardHandler(options.api, `${req.method} ${path}`);
-  if (handler === undefined) return { status: 404, body: { error: "not_found" } };
   const body = await readJson(req);
   if (body === INVALID) return { status: 400, body: { error: "invalid_json" } };
-  return handler(req, body);
+  return options.api({ method: req.method ?? "GET", path }, body);
 }
 
 function wildcardHandler(api: ReadonlyMap<string, AdminHandler>, key: string): AdminHandler | undefined {

@@ -66,7 +66,7 @@ export function createHttpsServer(limits: LimitsConfig, tls: TlsOptions, handler
       SNICallback: tls.sniCallback,
       minVersion: tls.minVersion,
       ALPNProtocols: ["http/1.1"],
-      handshakeTimeout: Math.min(limits.headersTimeout, 10_000),
+      handshakeTimeout: handshakeTimeout(limits),
     },
     (req, res) => handlers.request(req, res, true),
   );
@@ -101,10 +101,34 @@ function attachCommon(server: http.Server, metrics: GatewayMetrics, logger: Logg
   server.emit("listening");
 }
 
-/** Binds a gated TCP listener that feeds `server`. */
-export function listen(address: ListenAddress, server: http.Server, gate: ConnectionGate, logger: Logger): Promise<Listener> {
+/**
+ * Runs on an admitted socket before `server` sees it (the TLS-ALPN-01 answer on the HTTPS listener):
+ * resolves true to hand the socket on, false when the filter took care of it (answered or destroyed).
+ */
+export type SocketFilter = (socket: net.Socket) => Promise<boolean>;
+
+/** How long a client gets for its TLS handshake (also the ClientHello wait of a socket filter). */
+export function handshakeTimeout(limits: LimitsConfig): number {
+  return Math.min(limits.headersTimeout, 10_000);
+}
+
+/** Binds a gated TCP listener that feeds `server`, through `filter` when one is given. */
+export function listen(address: ListenAddress, server: http.Server, gate: ConnectionGate, logger: Logger, filter?: SocketFilter): Promise<Listener> {
   const front = net.createServer({ noDelay: true }, (socket) => {
-    if (gate.admit(socket)) server.emit("connection", socket);
+    if (!gate.admit(socket)) return;
+    if (filter === undefined) {
+      server.emit("connection", socket);
+      return;
+    }
+    filter(socket).then(
+      (pass) => {
+        if (pass && !socket.destroyed) server.emit("connection", socket);
+      },
+      (error: unknown) => {
+        logger.warn({ err: error }, "connection filter failed");
+        socket.destroy();
+      },
+    );
   });
   front.on("error", (error) => logger.error({ err: error }, "listener error"));
   return new Promise((resolve, reject) => {

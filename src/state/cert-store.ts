@@ -17,4 +17,6 @@ export interface CertStore {
   /** A lock that expires on its own (a crashed holder never blocks for ever); the token to release it, or undefined when held elsewhere. */
   acquireLock(name: string, ttlMs: number): Promise<string | undefined>;
   releaseLock(name: string, token: string): Promise<void>;
+  /** Where the store can tell: a certificate was stored (by any instance), so it can be adopted at once. */
+  onChange?(listener: (domain: string) => void): void;
 }

@@ -2,7 +2,7 @@
 // for a fleet. With Redis, `inMemoryBlockOnConsumed` keeps a key that is already over its limit from
 // costing a Redis round trip per request, and with onStoreFailure "open" an in-memory insurance limiter
 // takes over while Redis is down, so limits hold per process instead of vanishing.
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { RateLimiterCluster, RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { StoreConfig } from "../config/schema.js";
 import type { RedisClient } from "./redis.js";
 
@@ -30,4 +30,12 @@ export function limiterFactory(store: StoreConfig, redis: RedisClient | undefine
       insuranceLimiter: store.onStoreFailure === "open" ? new RateLimiterMemory({ keyPrefix: spec.name, points: spec.points, duration }) : undefined,
     });
   };
+}
+
+/**
+ * For node:cluster workers without Redis: counters live in the primary (RateLimiterClusterMaster), so a
+ * limit of 20 across two workers lets 20 requests through, not 40.
+ */
+export function clusterLimiterFactory(): LimiterFactory {
+  return (spec) => new RateLimiterCluster({ keyPrefix: spec.name, points: spec.points, duration: Math.max(1, Math.ceil(spec.windowMs / 1000)), timeoutMs: 2_000 });
 }

@@ -7,7 +7,9 @@ import type { BanStore } from "./ban-store.js";
 import type { CertStore } from "./cert-store.js";
 import { MemoryCertStore } from "./memory-cert-store.js";
 import { RedisCertStore } from "./redis-cert-store.js";
-import { limiterFactory, type LimiterFactory } from "./limiters.js";
+import type { IpcPeer } from "../server/cluster/ipc.js";
+import { IpcBanStore, IpcCertStore } from "./ipc-stores.js";
+import { clusterLimiterFactory, limiterFactory, type LimiterFactory } from "./limiters.js";
 import { MemoryBanStore } from "./memory-ban-store.js";
 import { RedisBanStore } from "./redis-ban-store.js";
 import { createRedisClient, type RedisClient } from "./redis.js";
@@ -22,7 +24,11 @@ export interface SharedState {
   close(): Promise<void>;
 }
 
-export function createSharedState(store: StoreConfig, certDir: string, banSnapshot: () => readonly Ban[], logger: Logger): SharedState {
+/**
+ * `primary` is set in a node:cluster worker: without Redis, the primary keeps the shared state and the
+ * worker reaches it over IPC (counters through rate-limiter-flexible's cluster limiter).
+ */
+export function createSharedState(store: StoreConfig, certDir: string, banSnapshot: () => readonly Ban[], logger: Logger, primary?: IpcPeer): SharedState {
   const listeners: ((up: boolean) => void)[] = [];
   let redis: RedisClient | undefined;
   if (store.kind === "redis") {
@@ -30,10 +36,15 @@ export function createSharedState(store: StoreConfig, certDir: string, banSnapsh
       for (const listener of listeners) listener(up);
     });
   }
-  const bans = redis ? new RedisBanStore(redis, store.redis.keyPrefix, logger) : new MemoryBanStore(store.dir, banSnapshot, logger);
+  const viaPrimary = redis === undefined && primary !== undefined;
+  const bans: BanStore = redis
+    ? new RedisBanStore(redis, store.redis.keyPrefix, logger)
+    : viaPrimary
+      ? new IpcBanStore(primary)
+      : new MemoryBanStore(store.dir, banSnapshot, logger);
   // One limiter per distinct spec for the life of the process: a reload that keeps a policy keeps its
   // counters (in memory mode they live in the limiter itself).
-  const create = limiterFactory(store, redis);
+  const create = viaPrimary ? clusterLimiterFactory() : limiterFactory(store, redis);
   const limiters = new Map<string, ReturnType<LimiterFactory>>();
   const limiter: LimiterFactory = (spec) => {
     const key = `${spec.name}|${spec.points}|${spec.windowMs}`;
@@ -47,7 +58,7 @@ export function createSharedState(store: StoreConfig, certDir: string, banSnapsh
   return {
     kind: store.kind,
     bans,
-    certs: redis ? new RedisCertStore(redis, store.redis.keyPrefix) : new MemoryCertStore(certDir),
+    certs: redis ? new RedisCertStore(redis, store.redis.keyPrefix) : viaPrimary ? new IpcCertStore(primary) : new MemoryCertStore(certDir),
     limiter,
     onAvailability: (listener) => {
       listeners.push(listener);

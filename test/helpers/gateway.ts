@@ -48,7 +48,7 @@ export async function startGateway(config: ConfigObject, options: { logger?: Log
     configFile,
     httpPort: http.port,
     httpsPort: https.port,
-    adminPort: admin.port,
+    adminPort: admin!.port,
     writeConfig,
     close: async () => {
       await gateway.close();

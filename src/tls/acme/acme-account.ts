@@ -89,10 +89,34 @@ export class AcmeAccount {
       accountKey = (await this.store.getAccountKey())!;
     }
     const eab = this.config.eab;
-    return new acme.Client({
+    const client = new acme.Client({
       directoryUrl: this.config.directoryUrl,
       accountKey,
       externalAccountBinding: eab.kid !== "" ? { kid: eab.kid, hmacKey: eab.hmacKey } : undefined,
     });
+    await this.#register(client);
+    return client;
+  }
+
+  /**
+   * Registers once per process, before any order (auto() would otherwise register in every concurrent
+   * order). A key the CA already knows (an earlier run, another instance) is looked up, not re-created:
+   * acme-client answers a "new account" that already exists with an update carrying only
+   * termsOfServiceAgreed, which a CA may refuse as an empty update.
+   */
+  async #register(client: acme.Client): Promise<void> {
+    try {
+      await client.createAccount({ onlyReturnExisting: true });
+      return;
+    } catch {
+      // No account for this key yet (if the lookup failed for another reason, creating fails too and says why).
+    }
+    const contact = this.config.email !== "" ? { contact: [`mailto:${this.config.email}`] } : {};
+    try {
+      await client.createAccount({ termsOfServiceAgreed: true, ...contact });
+    } catch (error) {
+      // Another instance sharing the key may have registered it at the same moment: use that account.
+      await client.createAccount({ onlyReturnExisting: true }).catch(() => Promise.reject(error));
+    }
   }
 }

@@ -61,6 +61,10 @@ export class AcmeManager {
   async start(): Promise<void> {
     await AcmeAccount.trustCa(this.config.caFile);
     await Promise.all([...this.#domains.keys()].map((domain) => this.#adoptStored(domain)));
+    // A peer's new certificate is served here as soon as the store says so, not at the next check.
+    this.store.onChange?.((domain) => {
+      if (this.#domains.has(domain)) this.#adoptStored(domain).catch((error: unknown) => this.logger.warn({ err: error, domain }, "could not adopt a stored certificate"));
+    });
     this.#schedule(0);
   }
 

@@ -1,0 +1,102 @@
+// A small request/response and broadcast protocol over node:cluster's IPC channel, for the state the
+// primary keeps for its workers when there is no Redis (bans, ACME certificates and challenges, locks)
+// and for the primary's commands (reload, shutdown, admin calls). Messages carry a `rampart` tag so
+// they never mix with prom-client's or rate-limiter-flexible's own messages on the same channel.
+import type { Worker } from "node:cluster";
+
+const TIMEOUT_MS = 10_000;
+
+type Message =
+  | { readonly rampart: "call"; readonly id: number; readonly method: string; readonly args: readonly unknown[] }
+  | { readonly rampart: "result"; readonly id: number; readonly ok: boolean; readonly value: unknown }
+  | { readonly rampart: "event"; readonly name: string; readonly payload: unknown };
+
+function isMessage(value: unknown): value is Message {
+  return typeof value === "object" && value !== null && "rampart" in value;
+}
+
+export type Handler = (...args: never[]) => unknown;
+export type Handlers = Readonly<Record<string, Handler>>;
+
+/** One side of an IPC channel: `process` in a worker, a cluster Worker in the primary. */
+interface Endpoint {
+  send(message: Message): unknown;
+  on(event: "message", listener: (message: unknown) => void): unknown;
+}
+
+export class IpcPeer {
+  #nextId = 1;
+  readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
+  readonly #events = new Map<string, ((payload: unknown) => void)[]>();
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly handlers: Handlers = {},
+  ) {
+    endpoint.on("message", (message) => {
+      if (isMessage(message)) this.#receive(message);
+    });
+  }
+
+  /** The worker side's peer: the primary, through `process`. */
+  static toPrimary(handlers: Handlers = {}): IpcPeer {
+    if (process.send === undefined) throw new Error("not a cluster worker");
+    return new IpcPeer({ send: (message) => process.send!(message), on: (event, listener) => process.on(event, listener) }, handlers);
+  }
+
+  /** The primary side's peer for one worker. */
+  static toWorker(worker: Worker, handlers: Handlers): IpcPeer {
+    return new IpcPeer({ send: (message) => worker.isConnected() && worker.send(message), on: (event, listener) => worker.on(event, listener) }, handlers);
+  }
+
+  call<T>(method: string, ...args: unknown[]): Promise<T> {
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error(`IPC call ${method} timed out`));
+      }, TIMEOUT_MS);
+      timer.unref();
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+      this.endpoint.send({ rampart: "call", id, method, args });
+    });
+  }
+
+  emit(name: string, payload: unknown): void {
+    this.endpoint.send({ rampart: "event", name, payload });
+  }
+
+  on(name: string, listener: (payload: unknown) => void): void {
+    const listeners = this.#events.get(name) ?? [];
+    listeners.push(listener);
+    this.#events.set(name, listeners);
+  }
+
+  #receive(message: Message): void {
+    if (message.rampart === "event") {
+      for (const listener of this.#events.get(message.name) ?? []) listener(message.payload);
+      return;
+    }
+    if (message.rampart === "result") {
+      const pending = this.#pending.get(message.id);
+      if (pending === undefined) return;
+      this.#pending.delete(message.id);
+      clearTimeout(pending.timer);
+      if (message.ok) pending.resolve(message.value);
+      else pending.reject(new Error(String(message.value)));
+      return;
+    }
+    const handler = this.handlers[message.method] as ((...args: readonly unknown[]) => unknown) | undefined;
+    const reply = (ok: boolean, value: unknown) => this.endpoint.send({ rampart: "result", id: message.id, ok, value });
+    if (handler === undefined) {
+      reply(false, `unknown IPC method ${message.method}`);
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(...message.args))
+      .then(
+        (value) => reply(true, value),
+        (error: unknown) => reply(false, error instanceof Error ? error.message : String(error)),
+      );
+  }
+}

@@ -1,0 +1,230 @@
+// The node:cluster primary (`workers: N | auto`): forks the workers and never serves requests itself.
+// It restarts a crashed worker at once, then with backoff, and gives up on a slot that crash-loops
+// (logged at fatal); serves the admin listener with every worker's metrics aggregated; validates a new
+// config before any worker sees it; replaces workers one at a time on SIGUSR2 (and when listener
+// addresses change) without refusing a connection, since the primary keeps the listening sockets; and
+// drains the whole tree on SIGTERM/SIGINT. Without Redis it also keeps the shared state (StateHost).
+import cluster, { type Worker } from "node:cluster";
+import type { FSWatcher } from "node:fs";
+import { availableParallelism } from "node:os";
+import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
+import { RateLimiterClusterMaster } from "rate-limiter-flexible";
+import { ConfigError, formatProblem, loadConfigFile } from "../../config/load.js";
+import { watchConfig } from "../../config/watch.js";
+import type { Config } from "../../config/schema.js";
+import { createLogger, type Logger } from "../../observability/logger.js";
+import { createAdminServer, listenAdmin, type AdminReply, type AdminRequest } from "../admin.js";
+import { IpcPeer } from "./ipc.js";
+import { StateHost } from "./state-host.js";
+
+const CRASH_WINDOW_MS = 60_000;
+const CRASH_LOOP_LIMIT = 10;
+const MAX_BACKOFF_MS = 10_000;
+const START_TIMEOUT_MS = 30_000;
+
+interface Slot {
+  readonly index: number;
+  worker: Worker | undefined;
+  peer: IpcPeer | undefined;
+  ready: boolean;
+  crashes: number[];
+  givenUp: boolean;
+}
+
+export function workerCount(config: Config): number {
+  return config.workers === "auto" ? availableParallelism() : config.workers;
+}
+
+export class Primary {
+  readonly #slots: Slot[] = [];
+  readonly #peers = new Map<Worker, IpcPeer>();
+  readonly #registry = new Registry();
+  readonly #aggregator = new AggregatorRegistry();
+  readonly #reloads = new Counter({ name: "rampart_config_reloads_total", help: "Configuration reloads after the initial load, by result (success, failure).", labelNames: ["result"] as const, registers: [this.#registry] });
+  readonly #restarts = new Counter({ name: "rampart_worker_restarts_total", help: "Workers restarted after they died.", registers: [this.#registry] });
+  readonly #workersUp = new Gauge({ name: "rampart_workers_ready", help: "Workers serving now.", registers: [this.#registry] });
+  readonly #state: StateHost | undefined;
+  readonly logger: Logger;
+  #config: Config;
+  #stopping = false;
+  #watcher: FSWatcher | undefined;
+
+  private constructor(
+    private readonly configFile: string,
+    config: Config,
+  ) {
+    this.#config = config;
+    this.logger = createLogger(config.log.level).child({ role: "primary" });
+    this.#state = config.store.kind === "memory" ? new StateHost(config, this.logger) : undefined;
+    for (const result of ["success", "failure"]) this.#reloads.inc({ result }, 0);
+  }
+
+  static async start(configFile: string): Promise<Primary> {
+    const primary = new Primary(configFile, loadConfigFile(configFile));
+    await primary.#start();
+    return primary;
+  }
+
+  async #start(): Promise<void> {
+    const config = this.#config;
+    if (this.#state !== undefined) {
+      // Counters for every worker live here (rate-limiter-flexible's cluster limiter).
+      new RateLimiterClusterMaster();
+      await this.#state.load();
+    }
+    cluster.setupPrimary({ exec: process.argv[1], args: ["worker", "-c", this.configFile] });
+    const count = workerCount(config);
+    for (let index = 0; index < count; index++) {
+      const slot: Slot = { index, worker: undefined, peer: undefined, ready: false, crashes: [], givenUp: false };
+      this.#slots.push(slot);
+    }
+    await Promise.all(this.#slots.map((slot) => this.#fork(slot)));
+    const admin = createAdminServer(
+      {
+        token: () => this.#config.adminToken,
+        metrics: async () => ({ contentType: this.#registry.contentType, text: (await this.#aggregator.clusterMetrics()) + "\n" + (await this.#registry.metrics()) }),
+        ready: () => ({ ready: this.#slots.every((slot) => slot.ready), detail: { workers: this.#slots.filter((slot) => slot.ready).length } }),
+        api: (request, body) => this.#api(request, body),
+      },
+      this.logger,
+    );
+    const address = await listenAdmin(admin, config.listen.admin);
+    this.logger.info({ workers: count, admin: `${address.address}:${address.port}`, pid: process.pid }, "rampart primary running");
+    if (config.watch) this.#watcher = watchConfig(this.configFile, () => void this.reload(), this.logger);
+  }
+
+  /** Forks the worker for `slot` and resolves once it reports ready (or fails to). */
+  #fork(slot: Slot): Promise<Worker> {
+    const worker = cluster.fork({ RAMPART_WORKER: String(slot.index) });
+    const peer = IpcPeer.toWorker(worker, this.#state?.handlers(worker, (name, payload, except) => this.#broadcast(name, payload, except)) ?? {});
+    this.#peers.set(worker, peer);
+    slot.worker = worker;
+    slot.peer = peer;
+    slot.ready = false;
+    worker.on("exit", (code, signal) => this.#exited(slot, worker, code, signal));
+    worker.on("error", (error) => this.logger.warn({ err: error, worker: slot.index }, "worker IPC error"));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`worker ${slot.index} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      timer.unref();
+      peer.on("ready", () => {
+        clearTimeout(timer);
+        if (slot.worker === worker) slot.ready = true;
+        this.#workersUp.set(this.#slots.filter((each) => each.ready).length);
+        resolve(worker);
+      });
+      worker.once("exit", () => {
+        clearTimeout(timer);
+        reject(new Error(`worker ${slot.index} exited before it was ready`));
+      });
+    }).then(
+      (ready) => ready as Worker,
+      (error: unknown) => {
+        this.logger.error({ err: error, worker: slot.index }, "worker failed to start");
+        return worker;
+      },
+    );
+  }
+
+  #exited(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+    this.#peers.delete(worker);
+    if (slot.worker !== worker) return; // replaced on purpose (rolling restart)
+    slot.ready = false;
+    slot.worker = undefined;
+    this.#workersUp.set(this.#slots.filter((each) => each.ready).length);
+    if (this.#stopping) return;
+    const now = Date.now();
+    slot.crashes = [...slot.crashes.filter((at) => now - at < CRASH_WINDOW_MS), now];
+    if (slot.crashes.length > CRASH_LOOP_LIMIT) {
+      slot.givenUp = true;
+      this.logger.fatal({ worker: slot.index, crashes: slot.crashes.length, windowMs: CRASH_WINDOW_MS }, "worker is crash-looping: not restarting it");
+      if (this.#slots.every((each) => each.givenUp)) {
+        this.logger.fatal("every worker is crash-looping: exiting");
+        process.exit(1);
+      }
+      return;
+    }
+    // The first crash is restarted at once; a worker that keeps dying waits longer each time.
+    const delay = slot.crashes.length <= 1 ? 0 : Math.min(MAX_BACKOFF_MS, 100 * 2 ** (slot.crashes.length - 1));
+    this.logger.error({ worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: delay }, "worker died; restarting it");
+    this.#restarts.inc();
+    setTimeout(() => void this.#fork(slot), delay).unref();
+  }
+
+  #broadcast(name: string, payload: unknown, except?: unknown): void {
+    for (const [worker, peer] of this.#peers) if (worker !== except && worker.isConnected()) peer.emit(name, payload);
+  }
+
+  async #api(request: AdminRequest, body: unknown): Promise<AdminReply> {
+    if (request.method === "POST" && request.path === "/api/reload") {
+      const result = await this.reload();
+      return result.ok ? { status: 200, body: { status: "reloaded" } } : { status: 422, body: { error: "invalid_config", problems: result.problems } };
+    }
+    // Everything else is answered by a worker: bans and certificates are shared, so any one will do.
+    const slot = this.#slots.find((each) => each.ready && each.peer !== undefined);
+    if (slot === undefined) return { status: 503, body: { error: "no_worker_ready" } };
+    return slot.peer!.call<AdminReply>("admin", request, body);
+  }
+
+  /** Validates the file, then has every worker load it; listener changes roll the workers. */
+  async reload(): Promise<{ ok: true } | { ok: false; problems: string[] }> {
+    let config: Config;
+    try {
+      config = loadConfigFile(this.configFile);
+    } catch (error) {
+      const problems = error instanceof ConfigError ? error.problems.map(formatProblem) : [String(error)];
+      this.#reloads.inc({ result: "failure" });
+      this.logger.error({ problems }, "config reload rejected; the running config stays in force");
+      return { ok: false, problems };
+    }
+    const previous = this.#config;
+    this.#config = config;
+    const results = await Promise.allSettled(this.#readyPeers().map((peer) => peer.call<{ ok: boolean; problems?: string[] }>("reload")));
+    const failed = results.filter((result) => result.status === "rejected" || !result.value.ok);
+    if (failed.length > 0) {
+      this.#reloads.inc({ result: "failure" });
+      this.logger.error({ failed: failed.length }, "some workers did not take the new config");
+      return { ok: false, problems: [`${failed.length} worker(s) did not take the new config`] };
+    }
+    this.#reloads.inc({ result: "success" });
+    this.logger.info({ workers: results.length }, "config reloaded");
+    if (JSON.stringify(previous.listen) !== JSON.stringify(config.listen)) {
+      this.logger.info("listener addresses changed: replacing workers one at a time");
+      void this.rollingRestart();
+    }
+    return { ok: true };
+  }
+
+  /** Replaces the workers one at a time: a new one is serving before the old one drains. */
+  async rollingRestart(): Promise<void> {
+    for (const slot of this.#slots) {
+      if (this.#stopping || slot.givenUp) continue;
+      const old = slot.worker;
+      const oldPeer = old && this.#peers.get(old);
+      await this.#fork(slot);
+      if (old !== undefined && oldPeer !== undefined) await this.#drainWorker(old, oldPeer);
+    }
+    this.logger.info("rolling restart done");
+  }
+
+  async #drainWorker(worker: Worker, peer: IpcPeer): Promise<void> {
+    const exited = new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once("exit", () => resolve())));
+    await peer.call("shutdown").catch(() => worker.kill("SIGTERM"));
+    const grace = this.#config.shutdownGrace + 2_000;
+    const timer = setTimeout(() => worker.kill("SIGKILL"), grace);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Graceful shutdown of the whole tree: every worker drains (shutdownGrace), then the primary exits. */
+  async shutdown(): Promise<void> {
+    this.#stopping = true;
+    this.#watcher?.close();
+    await Promise.all([...this.#peers].map(([worker, peer]) => this.#drainWorker(worker, peer)));
+    await this.#state?.close();
+    this.logger.info("rampart stopped");
+  }
+
+  #readyPeers(): IpcPeer[] {
+    return this.#slots.filter((slot) => slot.ready && slot.peer !== undefined).map((slot) => slot.peer!);
+  }
+}
