@@ -8,6 +8,7 @@
 import type { Target } from "../target.js";
 import type { Balancer } from "./balancer.js";
 import { seededRandom, type RandomSource } from "./prng.js";
+import { PickWeights } from "./weights.js";
 
 /**
  * P2C over in-flight requests. With equal weights the two samples are uniform and the one with fewer
@@ -23,28 +24,14 @@ import { seededRandom, type RandomSource } from "./prng.js";
  * Math.random) is injectable so tests can seed it. Nothing is allocated per pick.
  */
 export function leastRequestsBalancer(targets: readonly Target[], random: RandomSource = seededRandom()): Balancer {
-  // Each pick's weights, read once in the first pass and reused by the sampling walks: one
-  // effectiveWeight() call per candidate, and no boxed doubles. Grown (rarely) to the largest candidate set.
-  let weights = new Float64Array(Math.max(4, targets.length));
+  const weights = new PickWeights(targets.length);
   return {
     pick(candidates, { now }) {
       const n = candidates.length;
       if (n === 1) return candidates[0]!;
-      if (n > weights.length) weights = new Float64Array(n * 2);
-      let total = 0;
-      let first = 0;
-      let equal = true;
-      for (let i = 0; i < n; i++) {
-        const raw = candidates[i]!.effectiveWeight(now);
-        // 0, negative or NaN weighs nothing and is never sampled while another candidate weighs something.
-        const weight = raw > 0 ? raw : 0;
-        weights[i] = weight;
-        total += weight;
-        if (i === 0) first = weight;
-        else if (weight !== first) equal = false;
-      }
+      weights.read(candidates, now);
 
-      if (equal) {
+      if (weights.equal) {
         // Two distinct uniform indices without rejection sampling: draw the second from the n - 1 other
         // slots and step over the first. Equal weights (all 0 included) reduce to comparing inFlight.
         let a = Math.floor(random() * n);
@@ -57,39 +44,18 @@ export function leastRequestsBalancer(targets: readonly Target[], random: Random
         return right.inFlight < left.inFlight ? right : left;
       }
 
-      // First sample: the slice of the cumulative weight holding a random point (unequal weights mean
-      // total > 0; float rounding past the end lands on the last weighted candidate).
-      let point = random() * total;
-      let a = 0;
-      let leftWeight = 0;
-      for (let i = 0; i < n; i++) {
-        const weight = weights[i]!;
-        if (weight === 0) continue;
-        a = i;
-        leftWeight = weight;
-        if (point < weight) break;
-        point -= weight;
-      }
+      // First sample by weight (unequal weights mean total > 0), then the second among the others.
+      const values = weights.values;
+      const a = weights.sample(random() * weights.total, n);
       const left = candidates[a]!;
-      const rest = total - leftWeight;
+      const leftWeight = values[a]!;
+      const rest = weights.total - leftWeight;
       // Only one candidate carries weight: the others are not to be picked while it can be.
       if (!(rest > 0)) return left;
-
-      // Second sample, the same way over the weight of everyone but the first.
-      point = random() * rest;
-      let b = -1;
-      let rightWeight = 0;
-      for (let i = 0; i < n; i++) {
-        if (i === a) continue;
-        const weight = weights[i]!;
-        if (weight === 0) continue;
-        b = i;
-        rightWeight = weight;
-        if (point < weight) break;
-        point -= weight;
-      }
+      const b = weights.sample(random() * rest, n, a);
       if (b < 0) return left;
       const right = candidates[b]!;
+      const rightWeight = values[b]!;
       // right.inFlight / rightWeight < left.inFlight / leftWeight, cross-multiplied (both weights > 0).
       return right.inFlight * leftWeight < left.inFlight * rightWeight ? right : left;
     },
