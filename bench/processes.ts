@@ -50,6 +50,8 @@ export interface Managed {
   readonly child: ChildProcess;
   /** Where the child's output goes, shown when it fails. */
   readonly logFiles: readonly string[];
+  /** The CPU it is pinned to, if any. */
+  readonly cpu: number | undefined;
   readonly exit: Promise<void>;
   exited: boolean;
 }
@@ -57,7 +59,7 @@ export interface Managed {
 const running = new Set<Managed>();
 
 /** Tracks a spawned child so that cleanup kills it; resolves once it has a PID. */
-export function track(name: string, child: ChildProcess, logFiles: readonly string[] = []): Promise<Managed> {
+export function track(name: string, child: ChildProcess, logFiles: readonly string[] = [], cpu?: number): Promise<Managed> {
   return new Promise((resolve, reject) => {
     let spawned = false;
     child.on("error", (error) => {
@@ -73,7 +75,7 @@ export function track(name: string, child: ChildProcess, logFiles: readonly stri
       }
       let done: () => void = () => undefined;
       const exit = new Promise<void>((settle) => (done = settle));
-      const managed: Managed = { name, pid, child, logFiles, exit, exited: false };
+      const managed: Managed = { name, pid, child, logFiles, cpu, exit, exited: false };
       child.once("exit", () => {
         managed.exited = true;
         running.delete(managed);
@@ -105,7 +107,7 @@ export async function launch(options: LaunchOptions): Promise<Managed> {
   try {
     const child = spawn(command, args, { cwd: options.cwd, stdio: ["ignore", stdout, stderr] });
     const logs = [options.stderrFile, options.stdoutFile].filter((file): file is string => file !== undefined);
-    return await track(options.name, child, logs);
+    return await track(options.name, child, logs, pinning ? options.cpu : undefined);
   } finally {
     if (typeof stdout === "number") closeSync(stdout);
     if (typeof stderr === "number") closeSync(stderr);
@@ -136,6 +138,8 @@ function signal(pid: number, name: NodeJS.Signals): void {
 }
 
 let handlersInstalled = false;
+/** Set once SIGINT or SIGTERM arrived: the errors that follow are the interruption's, not findings. */
+export let interrupted = false;
 
 /** Kills every child on exit (synchronously, as a last resort) and on SIGINT/SIGTERM (gracefully). */
 export function installCleanup(): void {
@@ -146,6 +150,7 @@ export function installCleanup(): void {
   });
   for (const name of ["SIGINT", "SIGTERM"] as const) {
     process.once(name, () => {
+      interrupted = true;
       console.error(`\n${name}: stopping benchmark processes`);
       void stopAll().finally(() => process.exit(130));
     });
@@ -247,13 +252,9 @@ function readStat(pid: number): ProcStat | undefined {
   }
 }
 
-/**
- * CPU seconds (user + system) used so far by `pid` and its live descendants (nginx's worker, cluster
- * workers), or undefined without /proc. Only differences between two samples are meaningful.
- */
-export function cpuSeconds(pid: number): number | undefined {
-  const root = readStat(pid);
-  if (root === undefined) return undefined;
+/** `pid` and its live descendants (nginx's worker, cluster workers), from /proc; empty without /proc. */
+export function processTree(pid: number): number[] {
+  if (readStat(pid) === undefined) return [];
   const children = new Map<number, number[]>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -263,15 +264,59 @@ export function cpuSeconds(pid: number): number | undefined {
     siblings.push(Number(entry));
     children.set(stat.ppid, siblings);
   }
-  let ticks = 0;
+  const tree: number[] = [];
   const queue = [pid];
   const seen = new Set<number>();
   while (queue.length > 0) {
     const current = queue.pop()!;
     if (seen.has(current)) continue;
     seen.add(current);
-    ticks += readStat(current)?.ticks ?? 0;
+    tree.push(current);
     queue.push(...(children.get(current) ?? []));
   }
+  return tree;
+}
+
+/**
+ * CPU seconds (user + system) used so far by `pid` and its live descendants, or undefined without /proc.
+ * Only differences between two samples are meaningful.
+ */
+export function cpuSeconds(pid: number): number | undefined {
+  const tree = processTree(pid);
+  if (tree.length === 0) return undefined;
+  const ticks = tree.reduce((sum, current) => sum + (readStat(current)?.ticks ?? 0), 0);
   return ticks / clockTicks();
+}
+
+/** Resident memory (VmRSS, and its peak VmHWM) of `pid` and its descendants in MB, or undefined without /proc. */
+export function residentMemory(pid: number): { readonly rssMb: number; readonly peakMb: number } | undefined {
+  const tree = processTree(pid);
+  if (tree.length === 0) return undefined;
+  let rssKb = 0;
+  let peakKb = 0;
+  for (const current of tree) {
+    try {
+      const status = readFileSync(`/proc/${current}/status`, "utf8");
+      rssKb += Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+      peakKb += Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { rssMb: rssKb / 1024, peakMb: peakKb / 1024 };
+}
+
+/** Seconds CPU `cpu` has spent busy (anything but idle and iowait) since boot, from /proc/stat; undefined without it. */
+export function cpuBusySeconds(cpu: number): number | undefined {
+  try {
+    const line = readFileSync("/proc/stat", "utf8")
+      .split("\n")
+      .find((row) => row.startsWith(`cpu${cpu} `));
+    if (line === undefined) return undefined;
+    // user nice system idle iowait irq softirq steal (guest time is already counted in user).
+    const [user, nice, system, , , irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number);
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / clockTicks();
+  } catch {
+    return undefined;
+  }
 }

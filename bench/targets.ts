@@ -1,47 +1,69 @@
-// Starts the three processes under test: the backend (nginx when installed, else bench/backend.ts),
-// bare http-proxy-3 (bench/bare-proxy.ts) and Rampart (`node dist/src/cli.js start -c <config>`).
-import { writeFileSync, mkdirSync } from "node:fs";
+// Starts the processes under test: backends (nginx when installed, else bench/backend.ts), bare
+// http-proxy-3 (bench/bare-proxy.ts) and Rampart (`node dist/src/cli.js start -c <config>`).
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { BODY } from "./body.js";
-import { LOAD_CPU, PROXY_CPU, launch, stop, waitForHttp, which, type Managed } from "./processes.js";
+import { LOAD_CPU, PROXY_CPU, freePort, launch, stop, waitForHttp, which, type Managed } from "./processes.js";
+import { rampartConfig, type RampartOptions, type RampartPorts } from "./rampart-config.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 export const repoRoot = path.resolve(here, "../..");
-const rampartCli = path.join(repoRoot, "dist/src/cli.js");
+let rampartCli = path.join(repoRoot, "dist/src/cli.js");
 
-export interface Backend {
-  readonly kind: "nginx" | "node";
-  readonly url: string;
-  readonly process: Managed;
+/**
+ * Runs every Rampart of this benchmark from a copy of dist/src taken now (removed at exit), so a rebuild
+ * during the run (a shared checkout) can neither change nor break the Ramparts started later. The copy
+ * sits under dist/ so that node_modules still resolves.
+ */
+export function snapshotRampart(): void {
+  const copy = path.join(repoRoot, "dist", `.bench-${process.pid}`);
+  cpSync(path.join(repoRoot, "dist/src"), path.join(copy, "src"), { recursive: true });
+  process.on("exit", () => rmSync(copy, { recursive: true, force: true }));
+  rampartCli = path.join(copy, "src/cli.js");
 }
 
-/** nginx if /usr/sbin/nginx (or nginx on PATH) starts, else the node backend; pinned with the load generator. */
-export async function startBackend(dir: string, port: number): Promise<Backend> {
-  const nginx = process.env.BENCH_BACKEND === "node" ? undefined : which("/usr/sbin/nginx") ?? which("nginx");
-  const url = `http://127.0.0.1:${port}/`;
+export interface Backends {
+  readonly kind: "nginx" | "node";
+  /** One URL per port. */
+  readonly urls: readonly string[];
+  /** nginx: one process listening on every port; node: one process per port. */
+  readonly processes: readonly Managed[];
+}
+
+/**
+ * nginx if /usr/sbin/nginx (or nginx on PATH) starts, else node backends; pinned with the load generator.
+ * `node: true` forces separate node processes (one per port), e.g. to kill one of them.
+ */
+export async function startBackends(dir: string, ports: readonly number[], options: { readonly node?: boolean } = {}): Promise<Backends> {
+  const nginx = process.env.BENCH_BACKEND === "node" || options.node === true ? undefined : (which("/usr/sbin/nginx") ?? which("nginx"));
+  const urls = ports.map((port) => `http://127.0.0.1:${port}/`);
   if (nginx !== undefined) {
-    const managed = await startNginx(nginx, dir, port);
+    const managed = await startNginx(nginx, dir, ports);
     try {
-      await waitForHttp(url, managed, 10_000);
-      return { kind: "nginx", url, process: managed };
+      for (const url of urls) await waitForHttp(url, managed, 10_000);
+      return { kind: "nginx", urls, processes: [managed] };
     } catch (error) {
-      console.error(`nginx did not start, using the node backend: ${error instanceof Error ? error.message : String(error)}`);
+      console.error(`nginx did not start, using node backends: ${error instanceof Error ? error.message : String(error)}`);
       await stop(managed);
     }
   }
-  const managed = await launch({
-    name: "node backend",
-    command: process.execPath,
-    args: [path.join(here, "backend.js"), String(port)],
-    cpu: LOAD_CPU,
-    stderrFile: path.join(dir, "backend.err"),
-  });
-  await waitForHttp(url, managed);
-  return { kind: "node", url, process: managed };
+  const processes: Managed[] = [];
+  for (const [index, port] of ports.entries()) {
+    const managed = await launch({
+      name: ports.length > 1 ? `node backend ${index + 1}` : "node backend",
+      command: process.execPath,
+      args: [path.join(here, "backend.js"), String(port)],
+      cpu: LOAD_CPU,
+      stderrFile: path.join(dir, `backend-${port}.err`),
+    });
+    await waitForHttp(urls[index]!, managed);
+    processes.push(managed);
+  }
+  return { kind: "node", urls, processes };
 }
 
-async function startNginx(nginx: string, dir: string, port: number): Promise<Managed> {
+async function startNginx(nginx: string, dir: string, ports: readonly number[]): Promise<Managed> {
   const root = path.join(dir, "nginx");
   mkdirSync(root, { recursive: true });
   const conf = path.join(root, "nginx.conf");
@@ -63,7 +85,7 @@ http {
   keepalive_timeout 120s;
   keepalive_requests 1000000;
   server {
-    listen 127.0.0.1:${port};
+${ports.map((port) => `    listen 127.0.0.1:${port};`).join("\n")}
     default_type text/plain;
     location / { return 200 "${BODY}"; }
   }
@@ -92,86 +114,37 @@ export async function startBareProxy(dir: string, port: number, backendUrl: stri
   return { url, process: managed };
 }
 
-export interface RampartPorts {
-  readonly http: number;
-  readonly https: number;
-  readonly admin: number;
-}
-
 export interface Rampart {
   readonly httpUrl: string;
   readonly httpsUrl: string;
+  readonly adminUrl: string;
   readonly accessLog: string;
   readonly configFile: string;
   readonly process: Managed;
 }
 
-/**
- * Every guard of the core on, none able to fire under this load: a denylist entry, a rate limit far above
- * any reachable rate, a jail on 401/403, a circuit breaker, retries and active health checks; metrics and
- * the access log are always on. BENCH_GUARDS=off leaves only routing, forwarding, metrics and the access log.
- */
-export function rampartConfig(dir: string, ports: RampartPorts, backendUrl: string, guards: boolean): string {
-  const q = JSON.stringify;
-  const serviceExtras = guards
-    ? `
-    healthCheck: { path: /, interval: 5s, timeout: 2s }
-    circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 20, window: 10s, resetTimeout: 30s }
-    retry: { attempts: 2 }`
-    : "";
-  const guardBlocks = guards
-    ? `denylist: [203.0.113.0/24]
-rateLimits:
-  bench: { limit: 1000000000, window: 1s, key: ip }
-jails:
-  bench: { when: { status: [401, 403] }, maxRetry: 1000000, findTime: 10m, banTime: 1m }
-`
-    : "";
-  const routeExtras = guards
-    ? `
-    rateLimit: bench
-    jails: [bench]`
-    : "";
-  return `# Written by bench/run.ts for one benchmark run.
-workers: 1
-shutdownGrace: 1s
-listen:
-  http: 127.0.0.1:${ports.http}
-  https: 127.0.0.1:${ports.https}
-  admin: 127.0.0.1:${ports.admin}
-log: { level: info, access: true }
-store: { kind: memory, dir: ${q(path.join(dir, "state"))} }
-tls:
-  redirectHttp: false
-  selfSigned: true
-  certDir: ${q(path.join(dir, "certs"))}
-${guardBlocks}services:
-  backend:
-    targets:
-      - url: ${q(backendUrl.replace(/\/$/, ""))}${serviceExtras}
-routes:
-  - name: all
-    match: { pathPrefix: / }
-    service: backend${routeExtras}
-`;
-}
-
-/** Rampart as the CLI starts it; its stdout (the JSON log, access lines included) goes to `accessLog`. */
-export async function startRampart(dir: string, ports: RampartPorts, backendUrl: string, guards: boolean, accessLog: string): Promise<Rampart> {
-  const configFile = path.join(dir, "rampart.yaml");
-  writeFileSync(configFile, rampartConfig(dir, ports, backendUrl, guards));
+/** Rampart as the CLI starts it; its stdout (the JSON log, access lines included) goes to `accessLog` (default a file in `dir`). */
+export async function startRampart(dir: string, options: RampartOptions, accessLog = path.join(dir, `${options.name}-access.log`)): Promise<Rampart> {
+  const configFile = path.join(dir, `${options.name}.yaml`);
+  writeFileSync(configFile, rampartConfig(dir, options));
   const managed = await launch({
-    name: "rampart",
+    name: options.name,
     command: process.execPath,
-    args: [rampartCli, "start", "-c", configFile],
+    args: [...(options.nodeArgs ?? []), rampartCli, "start", "-c", configFile],
     cpu: PROXY_CPU,
     cwd: repoRoot,
     stdoutFile: accessLog,
-    stderrFile: path.join(dir, "rampart.err"),
+    stderrFile: path.join(dir, `${options.name}.err`),
   });
-  const httpUrl = `http://127.0.0.1:${ports.http}/`;
-  const httpsUrl = `https://127.0.0.1:${ports.https}/`;
+  const httpUrl = `http://127.0.0.1:${options.ports.http}/`;
+  const httpsUrl = `https://127.0.0.1:${options.ports.https}/`;
   await waitForHttp(httpUrl, managed, 30_000);
   await waitForHttp(httpsUrl, managed, 10_000);
-  return { httpUrl, httpsUrl, accessLog, configFile, process: managed };
+  return { httpUrl, httpsUrl, adminUrl: `http://127.0.0.1:${options.ports.admin}`, accessLog, configFile, process: managed };
+}
+
+/** Free ports for one Rampart's three listeners. */
+export async function rampartPorts(): Promise<RampartPorts> {
+  const [http, https, admin] = await Promise.all([freePort(), freePort(), freePort()]);
+  return { http: http!, https: https!, admin: admin! };
 }

@@ -25,7 +25,7 @@ Rampart demo is running. Try:
   curl -k https://localhost:${https.port}/            # → backend "hello"
   curl -k https://localhost:${https.port}/echo/abc    # → backend "echo", url "/abc"
   curl -i http://localhost:${plain.port}/             # → 308 to https
-  curl http://127.0.0.1:${admin.port}/metrics         # Prometheus metrics
+  curl http://127.0.0.1:${admin!.port}/metrics         # Prometheus metrics
 Ctrl-C stops it.
 `);
 

@@ -115,15 +115,42 @@ export interface TcpForwarder {
 
 /**
  * Listens on 127.0.0.1:`port` and passes each connection on to the loopback port `pick` chooses from
- * the request head (Host without port, path), recording the status line of the answer. Pebble sends
- * one plain HTTP/1.1 request per validation connection.
+ * the first request's head (Host without port, path), recording the status line of the answer. Pebble
+ * sends one plain HTTP/1.1 request per validation connection.
  */
-export async function startTcpForwarder(port: number, pick: (host: string, path: string) => number): Promise<TcpForwarder> {
+export async function startTcpForwarder(port: number, pick: (host: string, path: string) => number | Promise<number>): Promise<TcpForwarder> {
   const exchanges: ForwardedExchange[] = [];
   const sockets = new Set<net.Socket>();
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  };
+
+  const forward = (client: net.Socket, head: Buffer, exchange: ForwardedExchange) => {
+    if (client.destroyed) return;
+    exchanges.push(exchange);
+    const upstream = net.connect(exchange.target, "127.0.0.1", () => {
+      upstream.write(head);
+      client.pipe(upstream);
+      client.resume();
+    });
+    track(upstream);
+    let answer = "";
+    upstream.on("data", (data: Buffer) => {
+      if (exchange.status === 0) {
+        answer += data.toString("latin1");
+        const status = /^HTTP\/1\.[01] (\d{3})/.exec(answer);
+        if (status) exchange.status = Number(status[1]);
+      }
+      client.write(data);
+    });
+    upstream.on("end", () => client.end());
+    upstream.on("error", () => client.destroy());
+    client.on("close", () => upstream.destroy());
+  };
+
   const server = net.createServer((client) => {
-    sockets.add(client);
-    client.on("close", () => sockets.delete(client));
+    track(client);
     client.on("error", () => client.destroy());
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -134,27 +161,10 @@ export async function startTcpForwarder(port: number, pick: (host: string, path:
       client.pause();
       const path = /^[A-Z]+ (\S+)/.exec(text)?.[1] ?? "";
       const host = (/\r\nhost:\s*([^\r\n]*)/i.exec(text)?.[1] ?? "").trim().replace(/:\d+$/, "").toLowerCase();
-      const exchange: ForwardedExchange = { target: pick(host, path), host, path, status: 0 };
-      exchanges.push(exchange);
-      const upstream = net.connect(exchange.target, "127.0.0.1", () => {
-        upstream.write(head);
-        client.pipe(upstream);
-        client.resume();
-      });
-      sockets.add(upstream);
-      let answer = "";
-      upstream.on("data", (data: Buffer) => {
-        if (exchange.status === 0) {
-          answer += data.toString("latin1");
-          const status = /^HTTP\/1\.[01] (\d{3})/.exec(answer);
-          if (status) exchange.status = Number(status[1]);
-        }
-        client.write(data);
-      });
-      upstream.on("end", () => client.end());
-      upstream.on("close", () => sockets.delete(upstream));
-      upstream.on("error", () => client.destroy());
-      client.on("close", () => upstream.destroy());
+      Promise.resolve(pick(host, path)).then(
+        (target) => forward(client, head, { target, host, path, status: 0 }),
+        () => client.destroy(),
+      );
     };
     client.on("data", onData);
   });

@@ -7,12 +7,15 @@
 import cluster, { type Worker } from "node:cluster";
 import type { FSWatcher } from "node:fs";
 import { availableParallelism } from "node:os";
+import { resolve as resolvePath } from "node:path";
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
 import { RateLimiterClusterMaster } from "rate-limiter-flexible";
 import { ConfigError, formatProblem, loadConfigFile } from "../../config/load.js";
 import { watchConfig } from "../../config/watch.js";
 import type { Config } from "../../config/schema.js";
 import { createLogger, type Logger } from "../../observability/logger.js";
+import { RouteTable } from "../../routing/route-table.js";
+import { loadOrCreateSelfSigned } from "../../tls/self-signed-store.js";
 import { createAdminServer, listenAdmin, type AdminReply, type AdminRequest } from "../admin.js";
 import { IpcPeer } from "./ipc.js";
 import { StateHost } from "./state-host.js";
@@ -21,6 +24,8 @@ const CRASH_WINDOW_MS = 60_000;
 const CRASH_LOOP_LIMIT = 10;
 const MAX_BACKOFF_MS = 10_000;
 const START_TIMEOUT_MS = 30_000;
+/** A worker that has not sent its metrics by then is left out of one /metrics answer. */
+const METRICS_TIMEOUT_MS = 2_000;
 
 interface Slot {
   readonly index: number;
@@ -29,6 +34,8 @@ interface Slot {
   ready: boolean;
   crashes: number[];
   givenUp: boolean;
+  /** During a rolling restart: the worker being replaced, serving until its replacement is ready. */
+  previous: { readonly worker: Worker; readonly peer: IpcPeer } | undefined;
 }
 
 export function workerCount(config: Config): number {
@@ -39,7 +46,6 @@ export class Primary {
   readonly #slots: Slot[] = [];
   readonly #peers = new Map<Worker, IpcPeer>();
   readonly #registry = new Registry();
-  readonly #aggregator = new AggregatorRegistry();
   readonly #reloads = new Counter({ name: "rampart_config_reloads_total", help: "Configuration reloads after the initial load, by result (success, failure).", labelNames: ["result"] as const, registers: [this.#registry] });
   readonly #restarts = new Counter({ name: "rampart_worker_restarts_total", help: "Workers restarted after they died.", registers: [this.#registry] });
   readonly #workersUp = new Gauge({ name: "rampart_workers_ready", help: "Workers serving now.", registers: [this.#registry] });
@@ -72,17 +78,22 @@ export class Primary {
       new RateLimiterClusterMaster();
       await this.#state.load();
     }
+    if (config.tls.selfSigned) {
+      // Workers start together and would each generate (and write) a fallback certificate of their own,
+      // so clients would see a different one per worker: make it here, and every worker loads this one.
+      await loadOrCreateSelfSigned(resolvePath(config.tls.certDir), new RouteTable(config.routes).exactHosts(), this.logger);
+    }
     cluster.setupPrimary({ exec: process.argv[1], args: ["worker", "-c", this.configFile] });
     const count = workerCount(config);
     for (let index = 0; index < count; index++) {
-      const slot: Slot = { index, worker: undefined, peer: undefined, ready: false, crashes: [], givenUp: false };
+      const slot: Slot = { index, worker: undefined, peer: undefined, ready: false, crashes: [], givenUp: false, previous: undefined };
       this.#slots.push(slot);
     }
     await Promise.all(this.#slots.map((slot) => this.#fork(slot)));
     const admin = createAdminServer(
       {
         token: () => this.#config.adminToken,
-        metrics: async () => ({ contentType: this.#registry.contentType, text: (await this.#aggregator.clusterMetrics()) + "\n" + (await this.#registry.metrics()) }),
+        metrics: async () => ({ contentType: this.#registry.contentType, text: (await this.#workerMetrics()) + "\n" + (await this.#registry.metrics()) }),
         ready: () => ({ ready: this.#slots.every((slot) => slot.ready), detail: { workers: this.#slots.filter((slot) => slot.ready).length } }),
         api: (request, body) => this.#api(request, body),
       },
@@ -93,8 +104,8 @@ export class Primary {
     if (config.watch) this.#watcher = watchConfig(this.configFile, () => void this.reload(), this.logger);
   }
 
-  /** Forks the worker for `slot` and resolves once it reports ready (or fails to). */
-  #fork(slot: Slot): Promise<Worker> {
+  /** Forks the worker for `slot` and resolves once it reports ready (true) or fails to (false). */
+  #fork(slot: Slot): Promise<boolean> {
     const worker = cluster.fork({ RAMPART_WORKER: String(slot.index) });
     const peer = IpcPeer.toWorker(worker, this.#state?.handlers(worker, (name, payload, except) => this.#broadcast(name, payload, except)) ?? {});
     this.#peers.set(worker, peer);
@@ -103,24 +114,24 @@ export class Primary {
     slot.ready = false;
     worker.on("exit", (code, signal) => this.#exited(slot, worker, code, signal));
     worker.on("error", (error) => this.logger.warn({ err: error, worker: slot.index }, "worker IPC error"));
-    return new Promise((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`worker ${slot.index} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
       timer.unref();
       peer.on("ready", () => {
         clearTimeout(timer);
         if (slot.worker === worker) slot.ready = true;
         this.#workersUp.set(this.#slots.filter((each) => each.ready).length);
-        resolve(worker);
+        resolve();
       });
       worker.once("exit", () => {
         clearTimeout(timer);
         reject(new Error(`worker ${slot.index} exited before it was ready`));
       });
     }).then(
-      (ready) => ready as Worker,
+      () => true,
       (error: unknown) => {
         this.logger.error({ err: error, worker: slot.index }, "worker failed to start");
-        return worker;
+        return false;
       },
     );
   }
@@ -128,6 +139,16 @@ export class Primary {
   #exited(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
     this.#peers.delete(worker);
     if (slot.worker !== worker) return; // replaced on purpose (rolling restart)
+    const previous = slot.previous;
+    if (previous !== undefined && previous.worker.isConnected()) {
+      // A replacement died before it was ready: the worker it was to replace goes on serving.
+      slot.previous = undefined;
+      slot.worker = previous.worker;
+      slot.peer = previous.peer;
+      slot.ready = true;
+      this.#workersUp.set(this.#slots.filter((each) => each.ready).length);
+      return;
+    }
     slot.ready = false;
     slot.worker = undefined;
     this.#workersUp.set(this.#slots.filter((each) => each.ready).length);
@@ -194,13 +215,32 @@ export class Primary {
     return { ok: true };
   }
 
-  /** Replaces the workers one at a time: a new one is serving before the old one drains. */
+  /**
+   * Replaces the workers one at a time: a new one is serving before the old one drains. When a new one
+   * does not become ready (broken code, a listener it cannot bind), the old one keeps serving and the
+   * remaining workers are left alone.
+   */
   async rollingRestart(): Promise<void> {
     for (const slot of this.#slots) {
       if (this.#stopping || slot.givenUp) continue;
       const old = slot.worker;
       const oldPeer = old && this.#peers.get(old);
-      await this.#fork(slot);
+      slot.previous = old !== undefined && oldPeer !== undefined && slot.ready ? { worker: old, peer: oldPeer } : undefined;
+      const replacement = await this.#fork(slot).then((ready) => (ready ? slot.worker : undefined));
+      if (replacement === undefined && slot.previous !== undefined) {
+        // Not ready in time but still running: stop it; its exit hands the slot back to the old worker.
+        const stuck = slot.worker;
+        if (stuck !== undefined && stuck !== old) {
+          const gone = new Promise((resolve) => stuck.once("exit", resolve));
+          stuck.kill("SIGKILL");
+          await gone;
+        }
+      }
+      slot.previous = undefined;
+      if (replacement === undefined) {
+        this.logger.error({ worker: slot.index }, "rolling restart stopped: a new worker did not start; the old workers keep serving");
+        return;
+      }
       if (old !== undefined && oldPeer !== undefined) await this.#drainWorker(old, oldPeer);
     }
     this.logger.info("rolling restart done");
@@ -222,6 +262,18 @@ export class Primary {
     await Promise.all([...this.#peers].map(([worker, peer]) => this.#drainWorker(worker, peer)));
     await this.#state?.close();
     this.logger.info("rampart stopped");
+  }
+
+  /** Every ready worker's metrics, aggregated; a worker starting, stopping or too slow is left out, not waited for. */
+  async #workerMetrics(): Promise<string> {
+    const answers = await Promise.all(
+      this.#readyPeers().map((peer) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, METRICS_TIMEOUT_MS, undefined)));
+        return Promise.race([peer.call<object[]>("metrics").catch(() => undefined), late]).finally(() => clearTimeout(timer));
+      }),
+    );
+    return AggregatorRegistry.aggregate(answers.filter((answer) => answer !== undefined)).metrics();
   }
 
   #readyPeers(): IpcPeer[] {

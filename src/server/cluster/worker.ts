@@ -1,6 +1,5 @@
 // A node:cluster worker: one Gateway serving the shared listeners, driven by the primary (reload,
-// shutdown, admin API calls) and exposing its metrics to the primary's AggregatorRegistry.
-import { AggregatorRegistry } from "prom-client";
+// shutdown, admin API calls, and its metrics for the primary to aggregate with AggregatorRegistry).
 import { Gateway } from "../../main.js";
 import { adminApi } from "../admin-api.js";
 import type { AdminRequest } from "../admin.js";
@@ -21,6 +20,7 @@ export async function runWorker(configFile: string): Promise<void> {
   const primary = IpcPeer.toPrimary({
     reload: () => started().reload(),
     readiness: () => started().readiness(),
+    metrics: () => started().metrics.registry.getMetricsAsJSON(),
     admin: (request: AdminRequest, body: unknown) => (api ??= adminApi(started()))(request, body),
     shutdown: () => {
       // Answer first, then drain: the primary waits for this worker's exit, not for the reply.
@@ -38,9 +38,6 @@ export async function runWorker(configFile: string): Promise<void> {
 
   const gateway = await Gateway.start({ configFile, primary });
   running.gateway = gateway;
-  // Constructing one installs prom-client's worker-side listener for the primary's metric requests.
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([gateway.metrics.registry]);
   process.on("uncaughtException", (error) => gateway.logger.error({ err: error }, "uncaught exception"));
   process.on("unhandledRejection", (error) => gateway.logger.error({ err: error }, "unhandled promise rejection"));
   primary.emit("ready", { pid: process.pid });

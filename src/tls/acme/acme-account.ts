@@ -9,6 +9,7 @@ import * as acme from "acme-client";
 import type { AcmeConfig } from "../../config/schema.js";
 import type { CertStore } from "../../state/cert-store.js";
 import type { PemPair } from "../pem-pair.js";
+import { probeDirectory, setAcmeHttpsAgent } from "./acme-http.js";
 
 /** How long a challenge answer is kept: longer than any validation takes. */
 const CHALLENGE_TTL_MS = 10 * 60_000;
@@ -36,15 +37,21 @@ export class AcmeAccount {
 
   /** Trusts `caFile` for the ACME server itself (private CAs, test servers), besides the public roots. */
   static async trustCa(caFile: string): Promise<void> {
+    // acme-client sets no timeout: one stalled CA connection would hold a name in "ordering" for ever.
+    acme.axios.defaults.timeout = 30_000;
     if (caFile === "") return;
     const ca = await readFile(caFile, "utf8");
-    acme.axios.defaults.httpsAgent = new https.Agent({ ca: [...rootCertificates, ca], keepAlive: true });
+    const agent = new https.Agent({ ca: [...rootCertificates, ca], keepAlive: true });
+    acme.axios.defaults.httpsAgent = agent;
+    setAcmeHttpsAgent(agent);
   }
 
   /** Orders a certificate for `domain`; the new key is ECDSA P-256 like every certificate Rampart makes. */
   async order(domain: string): Promise<PemPair> {
     let validationAttempted = false;
     try {
+      // Fails fast and says why when the server cannot be reached (acme-client would retry for 75 s).
+      await probeDirectory(this.config.directoryUrl);
       const client = await this.#account();
       const [key, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey("P-256"));
       const cert = await client.auto({

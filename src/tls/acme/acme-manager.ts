@@ -60,7 +60,13 @@ export class AcmeManager {
   /** Loads stored certificates (no order for a name that has one), then starts the schedule. */
   async start(): Promise<void> {
     await AcmeAccount.trustCa(this.config.caFile);
-    await Promise.all([...this.#domains.keys()].map((domain) => this.#adoptStored(domain)));
+    // The store may be down (Redis): the gateway starts anyway with the fallback, and the checks
+    // (every 2 s while a name is pending) load or order once it is back.
+    await Promise.all(
+      [...this.#domains.keys()].map((domain) =>
+        this.#adoptStored(domain).catch((error: unknown) => this.logger.warn({ err: error, domain }, "stored certificate not loaded; the next check tries again")),
+      ),
+    );
     // A peer's new certificate is served here as soon as the store says so, not at the next check.
     this.store.onChange?.((domain) => {
       if (this.#domains.has(domain)) this.#adoptStored(domain).catch((error: unknown) => this.logger.warn({ err: error, domain }, "could not adopt a stored certificate"));

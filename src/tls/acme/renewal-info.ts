@@ -3,7 +3,7 @@
 // directory advertises `renewalInfo`; otherwise the local rule (renewBefore / a third of the lifetime)
 // decides alone.
 import * as x509 from "@peculiar/x509";
-import * as acme from "acme-client";
+import { getJson } from "./acme-http.js";
 
 export interface RenewalWindow {
   readonly start: Date;
@@ -12,14 +12,13 @@ export interface RenewalWindow {
 
 /** The CA's suggested window, or undefined when the CA offers no ARI or the answer is unusable. */
 export async function fetchRenewalWindow(directoryUrl: string, certPem: string): Promise<RenewalWindow | undefined> {
-  const directory = (await acme.axios.get<{ renewalInfo?: string }>(directoryUrl, { timeout: 10_000 })).data;
-  if (typeof directory.renewalInfo !== "string") return undefined;
-  const response = await acme.axios.get<{ suggestedWindow?: { start?: string; end?: string } }>(
-    `${directory.renewalInfo.replace(/\/$/, "")}/${certificateId(certPem)}`,
-    { timeout: 10_000 },
-  );
-  const start = Date.parse(response.data.suggestedWindow?.start ?? "");
-  const end = Date.parse(response.data.suggestedWindow?.end ?? "");
+  const directory = (await getJson(directoryUrl, 10_000)).body as { renewalInfo?: unknown } | undefined;
+  if (typeof directory?.renewalInfo !== "string") return undefined;
+  const response = await getJson(`${directory.renewalInfo.replace(/\/$/, "")}/${certificateId(certPem)}`, 10_000);
+  if (response.status !== 200) return undefined;
+  const window = (response.body as { suggestedWindow?: { start?: string; end?: string } } | undefined)?.suggestedWindow;
+  const start = Date.parse(window?.start ?? "");
+  const end = Date.parse(window?.end ?? "");
   if (Number.isNaN(start) || Number.isNaN(end) || end < start) return undefined;
   return { start: new Date(start), end: new Date(end) };
 }

@@ -1,11 +1,15 @@
 // The ACME server is down when the gateway starts: the gateway starts anyway and serves the names with
 // the self-signed fallback, counts failed orders and retries with backoff; once pebble is back the
-// certificate is issued and served without a restart.
+// certificate is issued and served without a restart. Down again at the next restart: the stored
+// certificate is served at once.
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startBackend, type Backend } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
-import { startGateway, type TestGateway } from "../../helpers/gateway.js";
+import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
 import { startPebble, type Pebble } from "../../helpers/pebble.js";
 import { captureLogger, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 import { eventually } from "../../helpers/redis.js";
@@ -17,29 +21,38 @@ describe("ACME server down at start", { timeout: 90_000 }, () => {
   let pebble: Pebble | undefined;
   let backend: Backend | undefined;
   let gateway: TestGateway | undefined;
+  let certDir = "";
+  let issuedFingerprint = "";
+
+  function config(): ConfigObject {
+    return {
+      listen: { http: `127.0.0.1:${pebble!.httpPort}` },
+      tls: {
+        certDir,
+        acme: { enabled: true, directoryUrl: pebble!.directoryUrl, caFile: pebble!.caFile, retry: { initial: "1s", max: "2s" } },
+      },
+      services: { app: { targets: [{ url: backend!.url }] } },
+      routes: [{ name: "a", match: { host: NAME }, service: "app" }],
+    };
+  }
 
   before(async () => {
     pebble = await startPebble();
     backend = await startBackend();
+    certDir = await mkdtemp(join(tmpdir(), "rampart-acme-certs-"));
   });
 
   after(async () => {
     await gateway?.close();
     await backend?.close();
     await pebble?.close();
+    if (certDir !== "") await rm(certDir, { recursive: true, force: true });
   });
 
   test("the gateway serves with the fallback, retries with backoff, and issues once pebble is back", async () => {
     await pebble!.stop();
     const log = captureLogger();
-    gateway = await startGateway({
-      listen: { http: `127.0.0.1:${pebble!.httpPort}` },
-      tls: {
-        acme: { enabled: true, directoryUrl: pebble!.directoryUrl, caFile: pebble!.caFile, retry: { initial: "1s", max: "2s" } },
-      },
-      services: { app: { targets: [{ url: backend!.url }] } },
-      routes: [{ name: "a", match: { host: NAME }, service: "app" }],
-    }, { logger: log.logger });
+    gateway = await startGateway(config(), { logger: log.logger });
     const { adminPort, httpsPort } = gateway;
 
     // Serving: the self-signed fallback answers for the name and requests reach the backend.
@@ -84,5 +97,28 @@ describe("ACME server down at start", { timeout: 90_000 }, () => {
     assert.equal(pebble!.issued(), 1);
     const metrics = await fetchMetrics(adminPort);
     assert.equal(metricValue(metrics, 'rampart_acme_orders_total{result="success"}'), 1);
+    issuedFingerprint = issued.fingerprint256;
+  });
+
+  test("down again at a restart: the stored certificate is served at once, nothing is ordered", async () => {
+    assert.notEqual(issuedFingerprint, "", "needs the previous test's certificate");
+    await gateway!.close();
+    gateway = undefined;
+    const root = await pebble!.issuingRoot();
+    await pebble!.stop();
+
+    const started = Date.now();
+    gateway = await startGateway(config());
+    // Loading the stored certificate (and asking the unreachable server for ARI) does not hold the start up.
+    assert.ok(Date.now() - started < 5_000, `the gateway took ${Date.now() - started} ms to start`);
+    const { adminPort, httpsPort } = gateway;
+    assert.deepEqual(await pendingCertificates(adminPort), []);
+    assert.equal((await certificateEntry(adminPort, NAME))?.source, "acme");
+    const served = await verifiedHandshake(httpsPort, NAME, root);
+    assert.equal(served.fingerprint256, issuedFingerprint);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const metrics = await fetchMetrics(adminPort);
+    assert.equal(metricValue(metrics, 'rampart_acme_orders_total{result="failure"}'), 0);
+    assert.equal(metricValue(metrics, 'rampart_acme_orders_total{result="success"}'), 0);
   });
 });

@@ -1,0 +1,80 @@
+// Rampart configurations for the benchmark. Metrics and the access log are always on; everything else is
+// chosen per target so each scenario differs from its baseline only in what it measures.
+import path from "node:path";
+
+export interface RampartPorts {
+  readonly http: number;
+  readonly https: number;
+  readonly admin: number;
+}
+
+export interface RampartOptions {
+  /** Names the process, its config, log and state files (letters, digits and dashes). */
+  readonly name: string;
+  readonly ports: RampartPorts;
+  /** Upstream URLs of the one service, every route's destination. */
+  readonly targets: readonly string[];
+  /**
+   * The edge guards, none able to fire under this load: a denylist entry not matching 127.0.0.1, a
+   * rate-limit policy far above any reachable rate on the route, and a jail on 401/403. Without them the
+   * config defines no policy, jail or list at all (a route without `jails:` gets every jail).
+   */
+  readonly edgeGuards: boolean;
+  /** Redis URL for `store.kind: redis`; memory otherwise. */
+  readonly redisUrl?: string;
+  /** `store.dir` (the memory store's bans.json); default a fresh directory under `dir`. */
+  readonly stateDir?: string;
+  /** YAML flow mappings for the service, e.g. "{ path: /, interval: 1s }"; omitted keys stay off. */
+  readonly healthCheck?: string;
+  readonly circuitBreaker?: string;
+  readonly retry?: string;
+  /** Extra node options for the process (not part of the config), e.g. `--inspect=127.0.0.1:PORT`. */
+  readonly nodeArgs?: readonly string[];
+}
+
+/** A breaker that this load cannot open: 50% errors over at least 20 requests in 10 s. */
+export const BREAKER = "{ errorThresholdPercentage: 50, volumeThreshold: 20, window: 10s, resetTimeout: 30s }";
+
+export function rampartConfig(dir: string, options: RampartOptions): string {
+  const q = JSON.stringify;
+  const stateDir = options.stateDir ?? path.join(dir, `${options.name}-state`);
+  const store = options.redisUrl === undefined ? `{ kind: memory, dir: ${q(stateDir)} }` : `{ kind: redis, dir: ${q(stateDir)}, redis: { url: ${q(options.redisUrl)} } }`;
+  const service = [
+    ...(options.healthCheck === undefined ? [] : [`    healthCheck: ${options.healthCheck}`]),
+    ...(options.circuitBreaker === undefined ? [] : [`    circuitBreaker: ${options.circuitBreaker}`]),
+    ...(options.retry === undefined ? [] : [`    retry: ${options.retry}`]),
+  ];
+  const guards = options.edgeGuards
+    ? `denylist: [203.0.113.0/24]
+rateLimits:
+  bench: { limit: 1000000000, window: 1s, key: ip }
+jails:
+  bench: { when: { status: [401, 403] }, maxRetry: 1000000, findTime: 10m, banTime: 1m }
+`
+    : "";
+  const route = options.edgeGuards ? ["    rateLimit: bench", "    jails: [bench]"] : [];
+  return `# Written by bench/ for one benchmark run: ${options.name}.
+workers: 1
+shutdownGrace: 1s
+listen:
+  http: 127.0.0.1:${options.ports.http}
+  https: 127.0.0.1:${options.ports.https}
+  admin: 127.0.0.1:${options.ports.admin}
+log: { level: info, access: true }
+store: ${store}
+tls:
+  redirectHttp: false
+  selfSigned: true
+  certDir: ${q(path.join(dir, `${options.name}-certs`))}
+${guards}services:
+  backend:
+    targets:
+${options.targets.map((url) => `      - url: ${q(url.replace(/\/$/, ""))}`).join("\n")}
+${service.join("\n")}
+routes:
+  - name: all
+    match: { pathPrefix: / }
+    service: backend
+${route.join("\n")}
+`;
+}

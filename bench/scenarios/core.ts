@@ -1,0 +1,67 @@
+// Core: (a) the backend directly, (b) bare http-proxy-3 with a keep-alive agent, (c) Rampart over plain
+// HTTP with every core guard, metrics and the access log on, (d) the same Rampart over HTTPS.
+import { statSync } from "node:fs";
+import path from "node:path";
+import { failedTargets, runRounds, type Target } from "../measure.js";
+import { freePort } from "../processes.js";
+import { BREAKER } from "../rampart-config.js";
+import { printRatios, printTable, ratio, type Ratio } from "../report.js";
+import { roundOptions, type ScenarioContext, type ScenarioResult } from "../scenario.js";
+import { rampartPorts, startBackends, startBareProxy, startRampart } from "../targets.js";
+
+export async function runCore({ load, dir, settings }: ScenarioContext): Promise<ScenarioResult> {
+  const guards = settings.guards;
+  const [backendPort, bareProxyPort] = await Promise.all([freePort(), freePort()]);
+  const backend = await startBackends(dir, [backendPort]);
+  const bare = await startBareProxy(dir, bareProxyPort, backend.urls[0]!);
+  const accessLog = process.env.BENCH_ACCESS_LOG || path.join(dir, "rampart-access.log");
+  // Every guard of the core on, none able to fire: edge guards, active health checks, a breaker, retries.
+  const rampart = await startRampart(
+    dir,
+    {
+      name: "rampart",
+      ports: await rampartPorts(),
+      targets: backend.urls,
+      edgeGuards: guards,
+      ...(guards ? { healthCheck: "{ path: /, interval: 5s, timeout: 2s }", circuitBreaker: BREAKER, retry: "{ attempts: 2 }" } : {}),
+    },
+    accessLog,
+  );
+  const suffix = guards ? "" : " (guards off)";
+  const targets: readonly Target[] = [
+    { key: "a", label: `backend (${backend.kind})`, url: backend.urls[0]!, charged: backend.processes },
+    { key: "b", label: "bare http-proxy-3", url: bare.url, charged: [bare.process] },
+    { key: "c", label: `rampart http${suffix}`, url: rampart.httpUrl, charged: [rampart.process] },
+    { key: "d", label: `rampart https${suffix}`, url: rampart.httpsUrl, charged: [rampart.process] },
+  ];
+  const summaries = await runRounds(load, targets, roundOptions(settings, settings.rounds));
+  const s = (key: string) => summaries[key]!;
+  const ratios: Ratio[] = [
+    { name: "b/a req/s", value: ratio(s("b").rps, s("a").rps), note: "bare proxy ÷ backend" },
+    { name: "c/b req/s", value: ratio(s("c").rps, s("b").rps), goal: { min: 0.9 }, note: "Rampart ÷ bare http-proxy-3" },
+    { name: "c/b CPU per request", value: ratio(s("c").cpuUsPerRequest, s("b").cpuUsPerRequest), goal: { max: 1.1 }, note: "Rampart ÷ bare http-proxy-3" },
+    { name: "d/c req/s", value: ratio(s("d").rps, s("c").rps), note: "TLS cost: HTTPS ÷ HTTP" },
+    { name: "d/c CPU per request", value: ratio(s("d").cpuUsPerRequest, s("c").cpuUsPerRequest), note: "TLS cost: HTTPS ÷ HTTP" },
+  ];
+  printTable(`core (${settings.rounds} rounds)`, summaries);
+  printRatios("core ratios", ratios);
+
+  const notes: string[] = [];
+  const failures = failedTargets(summaries);
+  if (failures.length > 0) notes.push(`non-2xx responses or socket errors at ${failures.map((key) => `(${key})`).join(", ")}: those figures do not measure the proxy path`);
+  let accessLogBytes: number | null = null;
+  try {
+    accessLogBytes = statSync(accessLog).size;
+  } catch {
+    // e.g. /dev/null
+  }
+  if (accessLogBytes === 0) notes.push("Rampart wrote no access log");
+  return {
+    title: "core",
+    rounds: settings.rounds,
+    targets: summaries,
+    ratios,
+    details: { backend: backend.kind, guards, accessLog: { file: accessLog, bytes: accessLogBytes } },
+    notes,
+  };
+}

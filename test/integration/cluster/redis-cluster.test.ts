@@ -1,0 +1,117 @@
+// A fleet on a real three-node Redis Cluster (store.redis.cluster): two gateway instances share a rate
+// limit (10 in total, not 10 each) and a ban (added on A, enforced by B within a second), and the
+// state really lives in the cluster under hash-tagged keys.
+import assert from "node:assert/strict";
+import { after, afterEach, before, describe, test } from "node:test";
+import { startBackend, type Backend } from "../../helpers/backend.js";
+import { request, type Response } from "../../helpers/client.js";
+import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
+import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
+import { eventually } from "../../helpers/redis.js";
+import { startRedisCluster, type TestRedisCluster } from "../../helpers/redis-cluster.js";
+
+interface BanEntry {
+  readonly ip: string;
+  readonly jail: string;
+}
+
+describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () => {
+  let cluster: TestRedisCluster | undefined;
+  let cleanups: (() => Promise<unknown>)[] = [];
+
+  before(async () => {
+    cluster = await startRedisCluster(3);
+  });
+
+  after(async () => {
+    await cluster?.close();
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(error));
+    cleanups = [];
+  });
+
+  async function backend(): Promise<Backend> {
+    const started = await startBackend();
+    cleanups.push(() => started.close());
+    return started;
+  }
+
+  async function gateway(config: ConfigObject): Promise<TestGateway> {
+    const started = await startGateway(config);
+    cleanups.push(() => started.close());
+    // Commands are not queued while the cluster client connects: wait until it is up.
+    await eventually(
+      async () => (metricValue(await fetchMetrics(started.adminPort), 'rampart_store_up{kind="redis"}') === 1 ? true : undefined),
+      10_000,
+      "the Redis Cluster store to be up",
+      50,
+    );
+    return started;
+  }
+
+  function send(gw: TestGateway, path: string, forwardedFor: string): Promise<Response> {
+    return request({ port: gw.httpsPort, tls: true, path, headers: { "x-forwarded-for": forwardedFor } });
+  }
+
+  test("a limit of 10 holds across both instances, and a ban added on A is enforced by B within a second", async () => {
+    const upstream = await backend();
+    const keyPrefix = `rampart:rc-${process.pid}:`;
+    const config: ConfigObject = {
+      workers: 1,
+      shutdownGrace: "1s",
+      trustedProxies: ["127.0.0.1/32"],
+      store: { kind: "redis", redis: { cluster: [...cluster!.urls], keyPrefix }, onStoreFailure: "open" },
+      rateLimits: { ten: { limit: 10, window: "30s" } },
+      services: { app: { targets: [{ url: upstream.url }] } },
+      routes: [
+        { name: "limited", match: { pathPrefix: "/limited" }, service: "app", rateLimit: "ten" },
+        { name: "app", match: { pathPrefix: "/" }, service: "app" },
+      ],
+    };
+    const a = await gateway(config);
+    const b = await gateway(config);
+
+    // One client (known through the trusted proxy's X-Forwarded-For), alternating between A and B.
+    const limited = "198.51.100.7";
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await send(i % 2 === 0 ? a : b, `/limited/${i}`, limited)).status);
+    assert.equal(statuses.filter((status) => status === 200).length, 10, `statuses: ${statuses.join(",")}`);
+    assert.deepEqual(statuses, [...Array<number>(10).fill(200), ...Array<number>(10).fill(429)]);
+    // Both instances counted in the cluster, not in their insurance (per-process) limiter.
+    assert.equal(metricValue(await fetchMetrics(a.adminPort), 'rampart_store_up{kind="redis"}'), 1);
+    assert.equal(metricValue(await fetchMetrics(b.adminPort), 'rampart_store_up{kind="redis"}'), 1);
+
+    const banned = "203.0.113.9";
+    assert.equal((await send(b, "/", banned)).status, 200);
+    const added = await request({
+      port: a.adminPort,
+      method: "POST",
+      path: "/api/bans",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ip: banned, duration: "1h", reason: "fleet test" }),
+    });
+    assert.equal(added.status, 201, added.body);
+    const started = Date.now();
+    const refused = await eventually(
+      async () => {
+        const res = await send(b, "/", banned);
+        return res.status === 403 ? res : undefined;
+      },
+      1_000,
+      "B answering 403 for the banned client",
+      20,
+    );
+    assert.ok(Date.now() - started < 1_000, `B enforced the ban after ${Date.now() - started} ms`);
+    assert.equal(refused.json<{ error: string }>().error, "banned");
+    assert.equal((await send(a, "/", banned)).status, 403);
+    assert.equal((await send(b, "/", "198.51.100.8")).status, 200, "other clients are served");
+    const listed = await request({ port: b.adminPort, path: "/api/bans" });
+    assert.ok(listed.json<BanEntry[]>().some((ban) => ban.ip === banned && ban.jail === "manual"), listed.body);
+
+    // The ban lives in the cluster under its hash tag (redis-cli -c follows the slot's MOVED).
+    const stored = await cluster!.cli("hget", `${keyPrefix}{bans}`, banned);
+    assert.match(stored, /"ip":"203\.0\.113\.9"/);
+  });
+});
