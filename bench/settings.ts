@@ -1,5 +1,5 @@
 // Benchmark settings from the environment (see bench/run.ts for the list).
-export const SCENARIOS = ["core", "guards", "bans", "balancing"] as const;
+export const SCENARIOS = ["core", "guards", "bans", "balancing", "workers"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Settings {
@@ -7,7 +7,7 @@ export interface Settings {
   readonly duration: number;
   /** Seconds of unmeasured load before each measured run. */
   readonly warmup: number;
-  /** Interleaved rounds for the core and guards scenarios. */
+  /** Interleaved rounds for the core, guards and workers scenarios. */
   readonly rounds: number;
   /** Interleaved rounds for the bans and balancing scenarios. */
   readonly secondaryRounds: number;

@@ -94,7 +94,7 @@ export class Primary {
       {
         token: () => this.#config.adminToken,
         metrics: async () => ({ contentType: this.#registry.contentType, text: (await this.#workerMetrics()) + "\n" + (await this.#registry.metrics()) }),
-        ready: () => ({ ready: this.#slots.every((slot) => slot.ready), detail: { workers: this.#slots.filter((slot) => slot.ready).length } }),
+        ready: () => ({ ready: this.#serving() === this.#slots.length, detail: { workers: this.#serving() } }),
         api: (request, body) => this.#api(request, body),
       },
       this.logger,
@@ -120,7 +120,7 @@ export class Primary {
       peer.on("ready", () => {
         clearTimeout(timer);
         if (slot.worker === worker) slot.ready = true;
-        this.#workersUp.set(this.#slots.filter((each) => each.ready).length);
+        this.#workersUp.set(this.#serving());
         resolve();
       });
       worker.once("exit", () => {
@@ -146,12 +146,12 @@ export class Primary {
       slot.worker = previous.worker;
       slot.peer = previous.peer;
       slot.ready = true;
-      this.#workersUp.set(this.#slots.filter((each) => each.ready).length);
+      this.#workersUp.set(this.#serving());
       return;
     }
     slot.ready = false;
     slot.worker = undefined;
-    this.#workersUp.set(this.#slots.filter((each) => each.ready).length);
+    this.#workersUp.set(this.#serving());
     if (this.#stopping) return;
     const now = Date.now();
     slot.crashes = [...slot.crashes.filter((at) => now - at < CRASH_WINDOW_MS), now];
@@ -230,7 +230,7 @@ export class Primary {
       if (replacement === undefined && slot.previous !== undefined) {
         // Not ready in time but still running: stop it; its exit hands the slot back to the old worker.
         const stuck = slot.worker;
-        if (stuck !== undefined && stuck !== old) {
+        if (stuck !== undefined && stuck !== old && !stuck.isDead()) {
           const gone = new Promise((resolve) => stuck.once("exit", resolve));
           stuck.kill("SIGKILL");
           await gone;
@@ -274,6 +274,11 @@ export class Primary {
       }),
     );
     return AggregatorRegistry.aggregate(answers.filter((answer) => answer !== undefined)).metrics();
+  }
+
+  /** Slots a worker serves: a ready one, or during a rolling restart the one it is replacing. */
+  #serving(): number {
+    return this.#slots.filter((slot) => slot.ready || slot.previous !== undefined).length;
   }
 
   #readyPeers(): IpcPeer[] {

@@ -1,6 +1,6 @@
 // A fleet on a real three-node Redis Cluster (store.redis.cluster): two gateway instances share a rate
-// limit (10 in total, not 10 each) and a ban (added on A, enforced by B within a second), and the
-// state really lives in the cluster under hash-tagged keys.
+// limit (10 in total, not 10 each), a ban (added on A, enforced by B within a second) and a jail's
+// offence count, and the state really lives in the cluster under hash-tagged keys.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import { startBackend, type Backend } from "../../helpers/backend.js";
@@ -32,8 +32,12 @@ describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () 
     cleanups = [];
   });
 
+  /** Answers 401 on /login, 200 elsewhere. */
   async function backend(): Promise<Backend> {
-    const started = await startBackend();
+    const started = await startBackend((req, res) => {
+      if (req.url?.startsWith("/login")) res.writeHead(401, { "content-type": "application/json" }).end('{"error":"bad credentials"}');
+      else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ url: req.url }));
+    });
     cleanups.push(() => started.close());
     return started;
   }
@@ -55,7 +59,7 @@ describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () 
     return request({ port: gw.httpsPort, tls: true, path, headers: { "x-forwarded-for": forwardedFor } });
   }
 
-  test("a limit of 10 holds across both instances, and a ban added on A is enforced by B within a second", async () => {
+  test("a limit of 10 holds across both instances; a ban added on A, or decided by a jail, holds on both", async () => {
     const upstream = await backend();
     const keyPrefix = `rampart:rc-${process.pid}:`;
     const config: ConfigObject = {
@@ -64,6 +68,7 @@ describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () 
       trustedProxies: ["127.0.0.1/32"],
       store: { kind: "redis", redis: { cluster: [...cluster!.urls], keyPrefix }, onStoreFailure: "open" },
       rateLimits: { ten: { limit: 10, window: "30s" } },
+      jails: { auth: { when: { status: [401] }, maxRetry: 3, findTime: "1m", banTime: "1h" } },
       services: { app: { targets: [{ url: upstream.url }] } },
       routes: [
         { name: "limited", match: { pathPrefix: "/limited" }, service: "app", rateLimit: "ten" },
@@ -110,8 +115,16 @@ describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () 
     const listed = await request({ port: b.adminPort, path: "/api/bans" });
     assert.ok(listed.json<BanEntry[]>().some((ban) => ban.ip === banned && ban.jail === "manual"), listed.body);
 
-    // The ban lives in the cluster under its hash tag (redis-cli -c follows the slot's MOVED).
-    const stored = await cluster!.cli("hget", `${keyPrefix}{bans}`, banned);
-    assert.match(stored, /"ip":"203\.0\.113\.9"/);
+    // A jail counts offences in the cluster too: two 401s on A and one on B ban the client on both.
+    const offender = "192.0.2.44";
+    assert.equal((await send(a, "/login", offender)).status, 401);
+    assert.equal((await send(a, "/login", offender)).status, 401);
+    assert.equal((await send(b, "/login", offender)).status, 401);
+    await eventually(async () => ((await send(a, "/", offender)).status === 403 ? true : undefined), 1_000, "A answering 403 for the jailed client", 20);
+    assert.equal((await send(b, "/", offender)).status, 403);
+
+    // The bans live in the cluster under their hash tag (redis-cli -c follows the slot's MOVED).
+    assert.match(await cluster!.cli("hget", `${keyPrefix}{bans}`, banned), /"ip":"203\.0\.113\.9"/);
+    assert.match(await cluster!.cli("hget", `${keyPrefix}{bans}`, offender), /"jail":"auth"/);
   });
 });

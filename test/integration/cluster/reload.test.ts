@@ -2,6 +2,7 @@
 // under continuous load (no request fails, an added route answers at once, an invalid file changes
 // nothing and is counted), and `watch: true`, where replacing the file is the reload.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { afterEach, describe, test } from "node:test";
 import { startBackend, type Backend } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
@@ -134,6 +135,46 @@ describe("hot reload", { timeout: 60_000 }, () => {
     const now = rampart.workerPids();
     assert.equal(now.length, 2);
     for (const pid of now) assert.ok(!original.includes(pid), "every worker was replaced");
+    assert.deepEqual(await rampart.stop(), { code: 0, signal: null });
+  });
+
+  test("a rolling restart whose new worker cannot start stops there: the old workers keep serving", async () => {
+    const upstream = await backend();
+    const setup = await files();
+    await setup.write(config(upstream.url, false, { workers: 2 }));
+    const rampart = await start(setup.configFile);
+    const original = rampart.workerPids();
+    // Another process holds the port the new config asks for: no new worker can bind it.
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
+    const busy = (blocker.address() as net.AddressInfo).port;
+    const moved = setup.yaml(config(upstream.url, false, { workers: 2 })).replace(`https: 127.0.0.1:${setup.httpsPort}`, `https: 127.0.0.1:${busy}`);
+    await setup.writeText(moved);
+
+    const load = startLoad({ port: setup.httpsPort, path: "/main/x", ratePerSecond: 20 });
+    try {
+      const res = await request({ port: setup.adminPort, method: "POST", path: "/api/reload" });
+      assert.equal(res.status, 200, res.body);
+      await rampart.waitForLine(message("rolling restart stopped: a new worker did not start; the old workers keep serving", "primary"), 10_000);
+      await sleep(500);
+    } finally {
+      await load.stop();
+    }
+    const outcomes = await load.stop();
+    assert.deepEqual(outcomes.filter(failed), [], `the old address kept serving (${describeOutcomes(outcomes)})`);
+    assert.deepEqual(rampart.workerPids(), original, "the old workers are still the ones serving");
+    assert.equal(rampart.count(message("worker failed to start", "primary")), 1, "one attempt, no crash loop");
+    const metrics = await fetchMetrics(setup.adminPort);
+    assert.equal(metricValue(metrics, "rampart_workers_ready"), 2);
+    assert.equal(metricValue(metrics, "rampart_worker_restarts_total"), 0);
+    assert.equal((await request({ port: setup.adminPort, path: "/readyz" })).status, 200);
+
+    // Once the port is free, SIGUSR2 completes the move.
+    await new Promise((resolve) => blocker.close(resolve));
+    rampart.signal("SIGUSR2");
+    await rampart.waitForLine(message("rolling restart done", "primary"), 20_000);
+    assert.equal(await status(busy, "/main/x"), 200);
     assert.deepEqual(await rampart.stop(), { code: 0, signal: null });
   });
 

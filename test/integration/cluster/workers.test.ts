@@ -219,14 +219,35 @@ describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
     assert.equal(original.length, 2);
 
     const load = startLoad({ port: setup.httpsPort, ratePerSecond: 20, timeoutMs: 5_000 });
+    // The admin listener keeps answering meanwhile: ready (every slot has a worker serving) and metrics.
+    const admin: { path: string; status: number; ms: number; workersReady?: number }[] = [];
+    let rolling = true;
+    const monitor = (async () => {
+      while (rolling) {
+        const started = Date.now();
+        const ready = await readyz(setup.adminPort);
+        admin.push({ path: "/readyz", status: ready.status, ms: Date.now() - started });
+        const scraped = Date.now();
+        const text = await fetchMetrics(setup.adminPort).catch(() => "");
+        admin.push({ path: "/metrics", status: text.includes("rampart_workers_ready") ? 200 : 0, ms: Date.now() - scraped, workersReady: metricValue(text, "rampart_workers_ready") });
+        await sleep(100);
+      }
+    })();
     try {
       await sleep(700);
       rampart.signal("SIGUSR2");
       await rampart.waitForLine(message("rolling restart done", "primary"), 20_000, "the rolling restart to finish");
       await sleep(700);
     } finally {
-      await load.stop();
+      rolling = false;
+      await Promise.all([load.stop(), monitor]);
     }
+    assert.ok(admin.length >= 10, `admin requests: ${admin.length}`);
+    assert.deepEqual(
+      admin.filter((answer) => answer.status !== 200 || answer.ms > 1_000 || (answer.workersReady !== undefined && answer.workersReady !== 2)),
+      [],
+      "/readyz and /metrics answered at once during the restart, with every slot served",
+    );
     const outcomes = await load.stop();
     assert.ok(outcomes.length >= 30, `requests sent: ${outcomes.length}`);
     assert.deepEqual(outcomes.filter(failed), [], `no failed or refused request (${describeOutcomes(outcomes)})`);
