@@ -3,7 +3,7 @@
 // replaces atomically; what must outlive a reload (listeners, metrics, the forwarder) lives here.
 import { isIP, type AddressInfo } from "node:net";
 import type http from "node:http";
-import { ConfigError, formatProblem, loadConfigFile } from "./config/load.js";
+import { ConfigError, formatProblem, loadConfigFile, loadConfigText } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { AccessLog, type LineSink } from "./observability/access-log.js";
@@ -127,10 +127,11 @@ export class Gateway {
    * request while in-flight ones finish on the old; an invalid one changes nothing. Listener addresses
    * are bound once: a change to `listen` is reported and needs a restart.
    */
-  async reload(): Promise<ReloadResult> {
+  async reload(text?: string): Promise<ReloadResult> {
     let config: Config;
     try {
-      config = loadConfigFile(this.options.configFile, this.options.env);
+      // `text`: the file as a cluster primary read and validated it, so every worker loads the same bytes.
+      config = text === undefined ? loadConfigFile(this.options.configFile, this.options.env) : loadConfigText(text, this.options.configFile, this.options.env);
     } catch (error) {
       const problems = error instanceof ConfigError ? error.problems.map(formatProblem) : [String(error)];
       this.metrics.configReloads.inc({ result: "failure" });

@@ -5,12 +5,12 @@
 // addresses change) without refusing a connection, since the primary keeps the listening sockets; and
 // drains the whole tree on SIGTERM/SIGINT. Without Redis it also keeps the shared state (StateHost).
 import cluster, { type Worker } from "node:cluster";
-import type { FSWatcher } from "node:fs";
+import { readFileSync, type FSWatcher } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
 import { RateLimiterClusterMaster } from "rate-limiter-flexible";
-import { ConfigError, formatProblem, loadConfigFile } from "../../config/load.js";
+import { ConfigError, formatProblem, loadConfigFile, loadConfigText } from "../../config/load.js";
 import { watchConfig } from "../../config/watch.js";
 import type { Config } from "../../config/schema.js";
 import { createLogger, type Logger } from "../../observability/logger.js";
@@ -189,8 +189,11 @@ export class Primary {
   /** Validates the file, then has every worker load it; listener changes roll the workers. */
   async reload(): Promise<{ ok: true } | { ok: false; problems: string[] }> {
     let config: Config;
+    let text: string;
     try {
-      config = loadConfigFile(this.configFile);
+      // Read once: the workers load these very bytes, not whatever the file holds a moment later.
+      text = readFileSync(this.configFile, "utf8");
+      config = loadConfigText(text, this.configFile);
     } catch (error) {
       const problems = error instanceof ConfigError ? error.problems.map(formatProblem) : [String(error)];
       this.#reloads.inc({ result: "failure" });
@@ -199,7 +202,7 @@ export class Primary {
     }
     const previous = this.#config;
     this.#config = config;
-    const results = await Promise.allSettled(this.#readyPeers().map((peer) => peer.call<{ ok: boolean; problems?: string[] }>("reload")));
+    const results = await Promise.allSettled(this.#readyPeers().map((peer) => peer.call<{ ok: boolean; problems?: string[] }>("reload", text)));
     const failed = results.filter((result) => result.status === "rejected" || !result.value.ok);
     if (failed.length > 0) {
       this.#reloads.inc({ result: "failure" });

@@ -18,7 +18,7 @@ export async function runWorker(configFile: string): Promise<void> {
     process.exit(0);
   };
   const primary = IpcPeer.toPrimary({
-    reload: () => started().reload(),
+    reload: (text?: string) => started().reload(text),
     readiness: () => started().readiness(),
     metrics: () => started().metrics.registry.getMetricsAsJSON(),
     admin: (request: AdminRequest, body: unknown) => (api ??= adminApi(started()))(request, body),
