@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, formatProblem, loadConfigFile } from "./config/load.js";
 import { watchConfig } from "./config/watch.js";
 import { Gateway } from "./main.js";
+import type { Logger } from "./observability/logger.js";
 import { Primary, workerCount } from "./server/cluster/primary.js";
 import { runWorker } from "./server/cluster/worker.js";
 
@@ -48,39 +49,25 @@ async function start(file: string): Promise<void> {
     process.exit(1);
   }
   const logger = gateway.logger;
-  // One request must never take the process down: a bug that escapes every handler is logged loudly
-  // and the gateway keeps serving the other connections.
-  process.on("uncaughtException", (error) => logger.error({ err: error }, "uncaught exception"));
-  process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled promise rejection"));
-
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, "shutting down");
-    gateway.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
+  handleProcessSignals(logger, () => gateway.close());
   process.on("SIGHUP", () => void gateway.reload());
   process.on("SIGUSR2", () => logger.info("SIGUSR2 replaces workers; with workers: 1 there are none to replace"));
   if (gateway.config.watch) watchConfig(file, () => void gateway.reload(), logger);
 }
 
-async function startPrimary(file: string): Promise<void> {
-  const primary = await Primary.start(file);
-  const logger = primary.logger;
-  process.on("uncaughtException", (error) => logger.error({ err: error }, "uncaught exception in the primary"));
-  process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled promise rejection in the primary"));
+/**
+ * SIGTERM/SIGINT drain once and exit 0. A bug that escapes every handler is logged loudly and the
+ * process keeps serving its other connections: one request must never take it down.
+ */
+function handleProcessSignals(logger: Logger, close: () => Promise<void>): void {
+  process.on("uncaughtException", (error) => logger.error({ err: error }, "uncaught exception"));
+  process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled promise rejection"));
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
-    primary.shutdown().then(
+    close().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, "shutdown failed");
@@ -90,6 +77,11 @@ async function startPrimary(file: string): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+async function startPrimary(file: string): Promise<void> {
+  const primary = await Primary.start(file);
+  handleProcessSignals(primary.logger, () => primary.shutdown());
   process.on("SIGHUP", () => void primary.reload());
   process.on("SIGUSR2", () => void primary.rollingRestart());
 }

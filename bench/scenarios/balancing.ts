@@ -1,7 +1,7 @@
 // Balancing (issue 3): one service of three targets with health checks (1 s) and breakers vs the same
 // Rampart with one target; then a failover figure: three node backends under GET load, one SIGKILLed
 // 1.5 s in, counting the requests that failed (non-2xx and socket errors) as the client saw them.
-import { readFileSync } from "node:fs";
+import { accessLogFailures } from "../access-log.js";
 import type { LoadGenerator, LoadResult } from "../load.js";
 import { failedTargets, runRounds, type Target } from "../measure.js";
 import { freePort, stop } from "../processes.js";
@@ -30,28 +30,6 @@ interface Failover {
   readonly upstreams: unknown;
 }
 
-/** Counts access-log lines whose status is not 2xx, keyed "status" or "status failure". */
-function failuresInAccessLog(file: string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  let text = "";
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    return counts;
-  }
-  for (const line of text.split("\n")) {
-    if (!line.includes('"msg":"request"')) continue;
-    try {
-      const record = JSON.parse(line) as { status?: unknown; failure?: unknown };
-      if (typeof record.status !== "number" || (record.status >= 200 && record.status < 300)) continue;
-      const key = typeof record.failure === "string" ? `${record.status} ${record.failure}` : String(record.status);
-      counts[key] = (counts[key] ?? 0) + 1;
-    } catch {
-      // a partial line
-    }
-  }
-  return counts;
-}
 
 async function runFailover(load: LoadGenerator, dir: string, connections: number, warmup: number): Promise<Failover> {
   const ports = await Promise.all([freePort(), freePort(), freePort()]);
@@ -97,7 +75,7 @@ async function runFailover(load: LoadGenerator, dir: string, connections: number
     rps: result.rps,
     non2xx: result.non2xx,
     socketErrors: result.errors,
-    rampartFailures: failuresInAccessLog(rampart.accessLog),
+    rampartFailures: accessLogFailures(rampart.accessLog),
     upstreams,
   };
 }

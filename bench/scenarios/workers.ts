@@ -5,9 +5,10 @@
 // scaling: the figure is the CPU time per request of all gateway processes together (the primary and its
 // descendants). Then reload under load: `workers: 2` under wrk while the config file alternates between two
 // valid versions (an extra route added, then removed) and POST /api/reload is sent to the primary.
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
+import { accessLogFailures } from "../access-log.js";
 import type { LoadGenerator, LoadResult } from "../load.js";
 import { failedTargets, median, runRounds, type Target } from "../measure.js";
 import { PROXY_CPU, clockTicks, freePort, launch, processTree, sleep, stop, waitForHttp, type Managed } from "../processes.js";
@@ -226,37 +227,6 @@ async function reloadLoop(gateway: Gateway, started: number): Promise<ReloadAtte
   return attempts;
 }
 
-/** Access-log lines written from `offset` on whose status is not 2xx, keyed "status" or "status failure". */
-function accessLogFailures(file: string, offset: number): Record<string, number> {
-  const counts: Record<string, number> = {};
-  let text = "";
-  try {
-    const size = statSync(file).size;
-    if (size <= offset) return counts;
-    const buffer = Buffer.alloc(size - offset);
-    const fd = openSync(file, "r");
-    try {
-      readSync(fd, buffer, 0, buffer.length, offset);
-    } finally {
-      closeSync(fd);
-    }
-    text = buffer.toString("utf8");
-  } catch {
-    return counts;
-  }
-  for (const line of text.split("\n")) {
-    if (!line.includes('"msg":"request"')) continue;
-    try {
-      const record = JSON.parse(line) as { status?: unknown; failure?: unknown };
-      if (typeof record.status !== "number" || (record.status >= 200 && record.status < 300)) continue;
-      const key = typeof record.failure === "string" ? `${record.status} ${record.failure}` : String(record.status);
-      counts[key] = (counts[key] ?? 0) + 1;
-    } catch {
-      // a partial line
-    }
-  }
-  return counts;
-}
 
 interface ReloadUnderLoad {
   readonly seconds: number;

@@ -21,26 +21,17 @@ export interface ServedCertificate {
  * when the chain and the name verify, rejects otherwise.
  */
 export function verifiedHandshake(port: number, servername: string, ca: string): Promise<ServedCertificate> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: "127.0.0.1", port, servername, ca, rejectUnauthorized: true }, () => {
-      const peer = socket.getPeerCertificate();
-      resolve({
-        authorized: socket.authorized,
-        fingerprint256: peer.fingerprint256,
-        subjectaltname: peer.subjectaltname ?? "",
-        notAfter: Date.parse(peer.valid_to),
-        issuer: String(peer.issuer.CN ?? ""),
-      });
-      socket.end();
-    });
-    socket.once("error", reject);
-  });
+  return handshake({ host: "127.0.0.1", port, servername, ca, rejectUnauthorized: true });
 }
 
 /** The certificate served for `servername`, without verifying it (the self-signed fallback included). */
 export function servedCertificate(port: number, servername: string): Promise<ServedCertificate> {
+  return handshake({ host: "127.0.0.1", port, servername, rejectUnauthorized: false });
+}
+
+function handshake(options: tls.ConnectionOptions): Promise<ServedCertificate> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
+    const socket = tls.connect(options, () => {
       const peer = socket.getPeerCertificate();
       resolve({
         authorized: socket.authorized,
@@ -93,6 +84,12 @@ export async function listCertificates(adminPort: number): Promise<CertificateEn
 /** The entry for `domain` in /api/certificates, undefined when it is not listed. */
 export async function certificateEntry(adminPort: number, domain: string): Promise<CertificateEntry | undefined> {
   return (await listCertificates(adminPort)).find((entry) => entry.domain === domain);
+}
+
+/** True when /api/certificates lists every name in `names` with an ACME certificate (source "acme"). */
+export async function allIssuedByAcme(adminPort: number, names: readonly string[]): Promise<boolean> {
+  const entries = await listCertificates(adminPort);
+  return names.every((name) => entries.find((entry) => entry.domain === name)?.source === "acme");
 }
 
 export async function pendingCertificates(adminPort: number): Promise<string[]> {

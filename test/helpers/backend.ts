@@ -1,7 +1,8 @@
 // Real node:http backends on loopback port 0 for integration tests. Each counts the TCP connections it
-// accepted, so tests can prove upstream keep-alive reuse.
+// accepted, so tests can prove upstream keep-alive reuse. Also: a free loopback port (a dead target,
+// or a port to start something on).
 import http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 
 export interface Backend {
   readonly server: http.Server;
@@ -15,6 +16,24 @@ export interface Backend {
 }
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** 401 `{"error":"bad credentials"}` on /login, 200 with a JSON echo of the URL elsewhere: offences for a jail. */
+export const rejectLogins: Handler = (req, res) => {
+  if (req.url?.startsWith("/login")) res.writeHead(401, { "content-type": "application/json" }).end('{"error":"bad credentials"}');
+  else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ url: req.url }));
+};
+
+/** A loopback port nobody listens on right now: bind port 0, read it, close. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** Answers 200 with a JSON echo of method, url and headers unless a handler is given. */
 export async function startBackend(handler?: Handler): Promise<Backend> {

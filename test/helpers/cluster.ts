@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { ConfigObject } from "./gateway.js";
-import { freePort } from "./pebble.js";
+import { freePort } from "./backend.js";
 
 export interface ClusterFiles {
   readonly dir: string;

@@ -17,10 +17,16 @@ export interface TestGateway {
   readonly adminPort: number;
   /** Rewrites the config file (same defaults applied) without reloading. */
   writeConfig(config: Record<string, unknown>): Promise<void>;
+  /** Closes the gateway and removes its directory; calling it again waits for the first close. */
   close(): Promise<void>;
 }
 
 export type ConfigObject = Record<string, unknown>;
+
+export interface GatewayOptions {
+  readonly logger?: Logger;
+  readonly accessLog?: LineSink;
+}
 
 function withTestDefaults(config: ConfigObject, dir: string): ConfigObject {
   const tls = (config.tls ?? {}) as ConfigObject;
@@ -35,13 +41,14 @@ function withTestDefaults(config: ConfigObject, dir: string): ConfigObject {
   };
 }
 
-export async function startGateway(config: ConfigObject, options: { logger?: Logger; accessLog?: LineSink } = {}): Promise<TestGateway> {
+export async function startGateway(config: ConfigObject, options: GatewayOptions = {}): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), "rampart-test-"));
   const configFile = join(dir, "gateway.yaml");
   const writeConfig = (next: ConfigObject) => writeFile(configFile, stringify(withTestDefaults(next, dir)));
   await writeConfig(config);
   const gateway = await Gateway.start({ configFile, logger: options.logger ?? silentLogger, accessLog: options.accessLog ?? { write: () => {} } });
   const { http, https, admin } = gateway.addresses;
+  let closed: Promise<void> | undefined;
   return {
     gateway,
     dir,
@@ -50,18 +57,24 @@ export async function startGateway(config: ConfigObject, options: { logger?: Log
     httpsPort: https.port,
     adminPort: admin!.port,
     writeConfig,
-    close: async () => {
-      await gateway.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    close: () =>
+      (closed ??= (async () => {
+        await gateway.close();
+        await rm(dir, { recursive: true, force: true });
+      })()),
+  };
+}
+
+/** Service "app" as given, behind one route "app" for every path; `route` and `top` keys are merged in. */
+export function oneServiceConfig(service: ConfigObject, extra: { route?: ConfigObject; top?: ConfigObject } = {}): ConfigObject {
+  return {
+    services: { app: service },
+    routes: [{ name: "app", match: { pathPrefix: "/" }, service: "app", ...extra.route }],
+    ...extra.top,
   };
 }
 
 /** A one-service, one-route config pointing at `backendUrl`; `route` and `service` keys are merged in. */
 export function simpleConfig(backendUrl: string, extra: { route?: ConfigObject; service?: ConfigObject; top?: ConfigObject } = {}): ConfigObject {
-  return {
-    services: { app: { targets: [{ url: backendUrl }], ...extra.service } },
-    routes: [{ name: "app", match: { pathPrefix: "/" }, service: "app", ...extra.route }],
-    ...extra.top,
-  };
+  return oneServiceConfig({ targets: [{ url: backendUrl }], ...extra.service }, extra);
 }

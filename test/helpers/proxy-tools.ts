@@ -1,6 +1,6 @@
 // Extra tools for the proxy and routing integration tests: raw bytes over TLS (for request lines and
 // headers Node's client would refuse or rewrite), a pino logger whose lines the test can read (the
-// access log), polling, and a Prometheus text reader for the admin /metrics endpoint.
+// access log), polling (sync and async checks), and a Prometheus text reader for the admin /metrics endpoint.
 import http from "node:http";
 import { Writable } from "node:stream";
 import tls from "node:tls";
@@ -135,6 +135,17 @@ export async function waitFor<T>(check: () => T | undefined, ms = 2_000, what = 
   }
 }
 
+/** Polls the async `check` every `intervalMs` until it returns a value other than undefined, or throws after `ms`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, ms = 2_000, what = "condition", intervalMs = 10): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
 /** GET http://127.0.0.1:adminPort/metrics as text. */
 export function fetchMetrics(adminPort: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -154,6 +165,19 @@ export function fetchMetrics(adminPort: number): Promise<string> {
 export function metricValue(text: string, sample: string): number | undefined {
   for (const line of text.split("\n")) {
     if (line.startsWith(sample + " ")) return Number(line.slice(sample.length + 1));
+  }
+  return undefined;
+}
+
+/** One sample of the Prometheus text whose labels are exactly `labels` (in any order); undefined when absent. */
+export function metricSample(text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const end = line.lastIndexOf("}");
+    const found = new Map<string, string>();
+    for (const match of line.slice(name.length + 1, end).matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) found.set(match[1]!, match[2]!);
+    const wanted = Object.entries(labels);
+    if (found.size === wanted.length && wanted.every(([key, value]) => found.get(key) === value)) return Number(line.slice(end + 2));
   }
   return undefined;
 }

@@ -7,8 +7,9 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./pebble.js";
-import { eventually, ping } from "./redis.js";
+import { freePort } from "./backend.js";
+import { eventually } from "./proxy-tools.js";
+import { ping } from "./redis.js";
 
 export interface TestRedisCluster {
   readonly ports: readonly number[];

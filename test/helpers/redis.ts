@@ -4,6 +4,7 @@
 // persisted). Every server this module started is killed when the test process exits, whatever happened.
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
+import { freePort } from "./backend.js";
 
 export interface TestRedis {
   readonly port: number;
@@ -23,18 +24,6 @@ const running = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
-
-/** A port nobody listens on right now: bind port 0, read it, close. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Sends one raw PING; true when the answer is +PONG. */
 export function ping(port: number, timeoutMs = 500): Promise<boolean> {
@@ -127,15 +116,4 @@ export async function startRedis(): Promise<TestRedis> {
       child = await spawnRedis(port);
     },
   };
-}
-
-/** Polls the async `check` every `intervalMs` until it returns a value other than undefined, or throws after `ms`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, ms = 2_000, what = "condition", intervalMs = 10): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }

@@ -2,22 +2,17 @@
 // limit (10 in total, not 10 each), a ban (added on A, enforced by B within a second) and a jail's
 // offence count, and the state really lives in the cluster under hash-tagged keys.
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, test } from "node:test";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { after, before, describe, test } from "node:test";
+import { addBan, type ListedBan } from "../../helpers/admin-api.js";
+import { rejectLogins } from "../../helpers/backend.js";
 import { request, type Response } from "../../helpers/client.js";
-import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
-import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-import { eventually } from "../../helpers/redis.js";
+import { perTest } from "../../helpers/fixtures.js";
+import type { ConfigObject, TestGateway } from "../../helpers/gateway.js";
+import { eventually, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 import { startRedisCluster, type TestRedisCluster } from "../../helpers/redis-cluster.js";
-
-interface BanEntry {
-  readonly ip: string;
-  readonly jail: string;
-}
 
 describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () => {
   let cluster: TestRedisCluster | undefined;
-  let cleanups: (() => Promise<unknown>)[] = [];
 
   before(async () => {
     cluster = await startRedisCluster(3);
@@ -27,24 +22,10 @@ describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () 
     await cluster?.close();
   });
 
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(error));
-    cleanups = [];
-  });
-
-  /** Answers 401 on /login, 200 elsewhere. */
-  async function backend(): Promise<Backend> {
-    const started = await startBackend((req, res) => {
-      if (req.url?.startsWith("/login")) res.writeHead(401, { "content-type": "application/json" }).end('{"error":"bad credentials"}');
-      else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ url: req.url }));
-    });
-    cleanups.push(() => started.close());
-    return started;
-  }
+  const scope = perTest({ onCleanupError: "log" });
 
   async function gateway(config: ConfigObject): Promise<TestGateway> {
-    const started = await startGateway(config);
-    cleanups.push(() => started.close());
+    const started = await scope.gateway(config);
     // Commands are not queued while the cluster client connects: wait until it is up.
     await eventually(
       async () => (metricValue(await fetchMetrics(started.adminPort), 'rampart_store_up{kind="redis"}') === 1 ? true : undefined),
@@ -60,7 +41,7 @@ describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () 
   }
 
   test("a limit of 10 holds across both instances; a ban added on A, or decided by a jail, holds on both", async () => {
-    const upstream = await backend();
+    const upstream = await scope.backend(rejectLogins);
     const keyPrefix = `rampart:rc-${process.pid}:`;
     const config: ConfigObject = {
       workers: 1,
@@ -90,14 +71,7 @@ describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () 
 
     const banned = "203.0.113.9";
     assert.equal((await send(b, "/", banned)).status, 200);
-    const added = await request({
-      port: a.adminPort,
-      method: "POST",
-      path: "/api/bans",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ ip: banned, duration: "1h", reason: "fleet test" }),
-    });
-    assert.equal(added.status, 201, added.body);
+    await addBan(a.adminPort, banned, "1h", "fleet test");
     const started = Date.now();
     const refused = await eventually(
       async () => {
@@ -113,7 +87,7 @@ describe("two instances on a three-node Redis Cluster", { timeout: 60_000 }, () 
     assert.equal((await send(a, "/", banned)).status, 403);
     assert.equal((await send(b, "/", "198.51.100.8")).status, 200, "other clients are served");
     const listed = await request({ port: b.adminPort, path: "/api/bans" });
-    assert.ok(listed.json<BanEntry[]>().some((ban) => ban.ip === banned && ban.jail === "manual"), listed.body);
+    assert.ok(listed.json<ListedBan[]>().some((ban) => ban.ip === banned && ban.jail === "manual"), listed.body);
 
     // A jail counts offences in the cluster too: two 401s on A and one on B ban the client on both.
     const offender = "192.0.2.44";

@@ -3,40 +3,28 @@
 // nothing and is counted), and `watch: true`, where replacing the file is the reload.
 import assert from "node:assert/strict";
 import net from "node:net";
-import { afterEach, describe, test } from "node:test";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import { freePort } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
 import { clusterFiles, type ClusterFiles } from "../../helpers/cluster.js";
+import { perTest } from "../../helpers/fixtures.js";
 import type { ConfigObject } from "../../helpers/gateway.js";
 import { describeOutcomes, failed, startLoad } from "../../helpers/load.js";
-import { freePort } from "../../helpers/pebble.js";
 import { message, sleep, startRampart, type LogLine, type RampartProcess } from "../../helpers/process.js";
-import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-import { eventually } from "../../helpers/redis.js";
+import { eventually, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 
 describe("hot reload", { timeout: 60_000 }, () => {
-  let cleanups: (() => Promise<unknown>)[] = [];
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(error));
-    cleanups = [];
-  });
-
-  async function backend(): Promise<Backend> {
-    const started = await startBackend();
-    cleanups.push(() => started.close());
-    return started;
-  }
+  const { backend, defer } = perTest({ onCleanupError: "log" });
 
   async function files(): Promise<ClusterFiles> {
     const made = await clusterFiles();
-    cleanups.push(() => made.remove());
+    defer(() => made.remove());
     return made;
   }
 
   async function start(configFile: string, ready?: (line: LogLine) => boolean): Promise<RampartProcess> {
     const rampart = await startRampart(configFile, { ready });
-    cleanups.push(() => rampart.killTree());
+    defer(() => rampart.killTree());
     return rampart;
   }
 
@@ -147,7 +135,7 @@ describe("hot reload", { timeout: 60_000 }, () => {
     // Another process holds the port the new config asks for: no new worker can bind it.
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
-    cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
+    defer(() => new Promise((resolve) => blocker.close(resolve)));
     const busy = (blocker.address() as net.AddressInfo).port;
     const moved = setup.yaml(config(upstream.url, false, { workers: 2 })).replace(`https: 127.0.0.1:${setup.httpsPort}`, `https: 127.0.0.1:${busy}`);
     await setup.writeText(moved);

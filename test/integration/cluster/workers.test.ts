@@ -9,47 +9,29 @@ import https from "node:https";
 import net from "node:net";
 import { join } from "node:path";
 import tls from "node:tls";
-import { afterEach, describe, test } from "node:test";
-import { startBackend, type Backend, type Handler } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import type { ListedBan } from "../../helpers/admin-api.js";
 import { request, type Response } from "../../helpers/client.js";
 import { clusterFiles, type ClusterFiles } from "../../helpers/cluster.js";
+import { perTest } from "../../helpers/fixtures.js";
 import type { ConfigObject } from "../../helpers/gateway.js";
 import { describeOutcomes, failed, startLoad } from "../../helpers/load.js";
 import { alive, message, sleep, startRampart, within, type LogLine, type RampartProcess } from "../../helpers/process.js";
-import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-import { eventually } from "../../helpers/redis.js";
-
-interface BanEntry {
-  readonly ip: string;
-  readonly jail: string;
-  readonly until: string;
-  readonly reason: string;
-}
+import { eventually, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 
 describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
-  let cleanups: (() => Promise<unknown>)[] = [];
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(error));
-    cleanups = [];
-  });
-
-  async function backend(handler?: Handler): Promise<Backend> {
-    const started = await startBackend(handler);
-    cleanups.push(() => started.close());
-    return started;
-  }
+  const { backend, defer } = perTest({ onCleanupError: "log" });
 
   async function files(): Promise<ClusterFiles> {
     const made = await clusterFiles();
-    cleanups.push(() => made.remove());
+    defer(() => made.remove());
     return made;
   }
 
   /** Starts the tree and registers its removal (whatever happens) before anything can fail. */
   async function start(configFile: string): Promise<RampartProcess> {
     const rampart = await startRampart(configFile);
-    cleanups.push(() => rampart.killTree());
+    defer(() => rampart.killTree());
     return rampart;
   }
 
@@ -176,7 +158,7 @@ describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
     // Three 401s for 127.0.0.2 on one keep-alive connection: one worker sees the whole burst and bans.
     const source = "127.0.0.2";
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
-    cleanups.push(async () => agent.destroy());
+    defer(async () => agent.destroy());
     for (let i = 0; i < 3; i++) {
       const res = await requestFrom(setup.httpsPort, source, "/login", agent);
       assert.equal(res, 401);
@@ -201,7 +183,7 @@ describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
     assert.equal(await tlsFrom(setup.httpsPort, "127.0.0.1"), "secure");
     const listed = await request({ port: setup.adminPort, path: "/api/bans" });
     assert.equal(listed.status, 200, listed.body);
-    const ban = listed.json<BanEntry[]>().find((entry) => entry.ip === source);
+    const ban = listed.json<ListedBan[]>().find((entry) => entry.ip === source);
     assert.ok(ban, `GET /api/bans lists ${source}: ${listed.body}`);
     assert.equal(ban.jail, "auth");
     assert.ok(Date.parse(ban.until) > Date.now() + 50 * 60_000, `banned for about an hour: ${ban.until}`);

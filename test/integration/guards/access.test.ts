@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import type http from "node:http";
 import https from "node:https";
-import net from "node:net";
-import { after, afterEach, before, describe, test } from "node:test";
-import tls from "node:tls";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import type tls from "node:tls";
+import { addBan } from "../../helpers/admin-api.js";
 import { request } from "../../helpers/client.js";
-import { simpleConfig, startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
+import { simpleConfig } from "../../helpers/gateway.js";
+import { guardsFixture, tcpProbe, tlsHandshake } from "../../helpers/guards.js";
 import { connectTls, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 
 interface AgentResponse {
@@ -35,90 +35,24 @@ function agentRequest(agent: https.Agent, port: number, path: string, headers: h
   });
 }
 
-function tlsHandshake(port: number, ms = 2_000): Promise<"secure" | "closed" | "timeout"> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve("timeout");
-    }, ms);
-    socket.once("secureConnect", () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve("secure");
-    });
-    socket.on("error", () => {});
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve("closed");
-    });
-  });
-}
-
-/** A bare TCP connection sending nothing: closed at once with no byte when refused at accept. */
-function tcpProbe(port: number, ms = 800): Promise<{ readonly closed: boolean; readonly bytes: number }> {
-  return new Promise((resolve) => {
-    let bytes = 0;
-    const socket = net.connect(port, "127.0.0.1");
-    const timer = setTimeout(() => {
-      resolve({ closed: false, bytes });
-      socket.destroy();
-    }, ms);
-    socket.on("data", (chunk: Buffer) => (bytes += chunk.length));
-    socket.on("error", () => {});
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve({ closed: true, bytes });
-    });
-  });
-}
-
-async function banViaApi(gateway: TestGateway, ip: string, duration = "1h"): Promise<void> {
-  const res = await request({
-    port: gateway.adminPort,
-    path: "/api/bans",
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ ip, duration, reason: "access test" }),
-  });
-  assert.equal(res.status, 201, res.body);
-}
-
 describe("access: denylist, bans, allowlist", () => {
-  let backend: Backend;
-  let gw: TestGateway | undefined;
-  const agents: https.Agent[] = [];
+  const suite = guardsFixture();
+  const { start } = suite;
 
-  before(async () => {
-    backend = await startBackend();
-  });
-  afterEach(async () => {
-    for (const agent of agents.splice(0)) agent.destroy();
-    await gw?.close();
-    gw = undefined;
-  });
-  after(async () => {
-    await backend.close();
-  });
-
-  async function start(config: ConfigObject): Promise<TestGateway> {
-    gw = await startGateway({ shutdownGrace: "1s", ...config });
-    return gw;
-  }
-
+  /** Destroyed after the test, before its gateway is closed. */
   function keepAliveAgent(): https.Agent {
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
-    agents.push(agent);
+    suite.defer(() => agent.destroy());
     return agent;
   }
 
   test("a denylisted socket address is closed at accept on both listeners, before TLS, counted as denied", async () => {
-    const gateway = await start(simpleConfig(backend.url, { top: { denylist: ["127.0.0.1/32"] } }));
+    const gateway = await start(simpleConfig(suite.backend.url, { top: { denylist: ["127.0.0.1/32"] } }));
     assert.equal(await tlsHandshake(gateway.httpsPort), "closed");
     assert.deepEqual(await tcpProbe(gateway.httpsPort), { closed: true, bytes: 0 });
     assert.deepEqual(await tcpProbe(gateway.httpPort), { closed: true, bytes: 0 });
     await assert.rejects(request({ port: gateway.httpsPort, tls: true }));
-    assert.equal(backend.requests.length, 0);
+    assert.equal(suite.backend.requests.length, 0);
     // The admin listener is never gated.
     const metrics = await fetchMetrics(gateway.adminPort);
     assert.equal(metricValue(metrics, 'rampart_connections_rejected_total{reason="denied"}'), 4);
@@ -126,10 +60,10 @@ describe("access: denylist, bans, allowlist", () => {
   });
 
   test("through a trusted proxy: banned and denylisted X-Forwarded-For clients get 403; the proxy's connection keeps serving others", async () => {
-    const gateway = await start(simpleConfig(backend.url, { top: { trustedProxies: ["127.0.0.1/32"], denylist: ["192.0.2.0/24"] } }));
-    await banViaApi(gateway, "203.0.113.9");
-    await banViaApi(gateway, "2001:db8:1:2::1");
-    const before = backend.requests.length;
+    const gateway = await start(simpleConfig(suite.backend.url, { top: { trustedProxies: ["127.0.0.1/32"], denylist: ["192.0.2.0/24"] } }));
+    await addBan(gateway.adminPort, "203.0.113.9", "1h", "access test");
+    await addBan(gateway.adminPort, "2001:db8:1:2::1", "1h", "access test");
+    const before = suite.backend.requests.length;
     const agent = keepAliveAgent();
     const as = (client: string) => ({ "x-forwarded-for": client });
 
@@ -156,7 +90,7 @@ describe("access: denylist, bans, allowlist", () => {
     assert.equal((await agentRequest(agent, gateway.httpsPort, "/", as("2001:db8:1:2:ffff::9"))).status, 403);
     assert.equal((await agentRequest(agent, gateway.httpsPort, "/", as("2001:db8:1:3::1"))).status, 200);
 
-    assert.equal(backend.requests.length - before, 4, "refused clients never reach the backend");
+    assert.equal(suite.backend.requests.length - before, 4, "refused clients never reach the backend");
     assert.equal(await tlsHandshake(gateway.httpsPort), "secure", "the proxy itself is admitted");
     const metrics = await fetchMetrics(gateway.adminPort);
     assert.equal(metricValue(metrics, 'rampart_connections_rejected_total{reason="banned"}'), 0);
@@ -164,20 +98,20 @@ describe("access: denylist, bans, allowlist", () => {
   });
 
   test("a keep-alive connection opened before a ban gets 403 banned on its next request, then is closed", async () => {
-    const gateway = await start(simpleConfig(backend.url));
+    const gateway = await start(simpleConfig(suite.backend.url));
     const agent = keepAliveAgent();
     const first = await agentRequest(agent, gateway.httpsPort, "/before");
     assert.equal(first.status, 200);
     assert.equal(first.reused, false);
 
-    await banViaApi(gateway, "127.0.0.1");
-    const before = backend.requests.length;
+    await addBan(gateway.adminPort, "127.0.0.1", "1h", "access test");
+    const before = suite.backend.requests.length;
     const refused = await agentRequest(agent, gateway.httpsPort, "/after");
     assert.ok(refused.reused, "sent on the connection admitted before the ban");
     assert.equal(refused.status, 403);
     assert.equal(refused.headers.connection, "close");
     assert.equal(JSON.parse(refused.body).error, "banned");
-    assert.equal(backend.requests.length, before);
+    assert.equal(suite.backend.requests.length, before);
 
     // No keep-alive to retry on, and a new connection is refused at accept.
     await assert.rejects(agentRequest(agent, gateway.httpsPort, "/again"));
@@ -188,15 +122,14 @@ describe("access: denylist, bans, allowlist", () => {
   test("allowlisted addresses are exempt from maxConnectionsPerIp; others are held to it", async () => {
     const sockets: tls.TLSSocket[] = [];
     try {
-      const exempt = await start(simpleConfig(backend.url, { top: { allowlist: ["127.0.0.1/32"], limits: { maxConnectionsPerIp: 2 } } }));
+      const exempt = await start(simpleConfig(suite.backend.url, { top: { allowlist: ["127.0.0.1/32"], limits: { maxConnectionsPerIp: 2 } } }));
       for (let i = 0; i < 4; i++) sockets.push(await connectTls(exempt.httpsPort, "localhost"));
       const metrics = await fetchMetrics(exempt.adminPort);
       assert.equal(metricValue(metrics, 'rampart_connections_rejected_total{reason="connection_limit"}'), 0);
       for (const socket of sockets.splice(0)) socket.destroy();
       await exempt.close();
-      gw = undefined;
 
-      const limited = await start(simpleConfig(backend.url, { top: { limits: { maxConnectionsPerIp: 2 } } }));
+      const limited = await start(simpleConfig(suite.backend.url, { top: { limits: { maxConnectionsPerIp: 2 } } }));
       for (let i = 0; i < 2; i++) sockets.push(await connectTls(limited.httpsPort, "localhost"));
       assert.equal(await tlsHandshake(limited.httpsPort), "closed");
       const after = await fetchMetrics(limited.adminPort);

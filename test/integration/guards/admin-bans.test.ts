@@ -3,56 +3,22 @@
 // adminToken every method needs the bearer token.
 import assert from "node:assert/strict";
 import type http from "node:http";
-import { after, before, describe, test } from "node:test";
-import tls from "node:tls";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import { listBans, type ListedBan } from "../../helpers/admin-api.js";
 import { request, type Response } from "../../helpers/client.js";
+import { suiteGateway } from "../../helpers/fixtures.js";
 import { simpleConfig, startGateway, type TestGateway } from "../../helpers/gateway.js";
-import { captureLogger, fetchMetrics, metricValue, type CapturedLog } from "../../helpers/proxy-tools.js";
-
-interface ListedBan {
-  readonly ip: string;
-  readonly jail: string;
-  readonly until: string;
-  readonly reason: string;
-}
-
-function tlsHandshake(port: number, ms = 2_000): Promise<"secure" | "closed" | "timeout"> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve("timeout");
-    }, ms);
-    socket.once("secureConnect", () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve("secure");
-    });
-    socket.on("error", () => {});
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve("closed");
-    });
-  });
-}
+import { tlsHandshake } from "../../helpers/guards.js";
+import { captureLogger, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 
 describe("/api/bans", () => {
-  let backend: Backend;
-  let gw: TestGateway;
-  let log: CapturedLog;
-
-  before(async () => {
-    backend = await startBackend();
-    log = captureLogger();
-    gw = await startGateway(simpleConfig(backend.url, { top: { allowlist: ["198.51.100.0/24"], shutdownGrace: "1s" } }), { logger: log.logger, accessLog: log.accessLog });
-  });
-  after(async () => {
-    await gw.close();
-    await backend.close();
+  const log = captureLogger();
+  const suite = suiteGateway((backend) => simpleConfig(backend.url, { top: { allowlist: ["198.51.100.0/24"], shutdownGrace: "1s" } }), {
+    logger: log.logger,
+    accessLog: log.accessLog,
   });
 
-  function admin(method: string, path: string, body?: unknown, headers: http.OutgoingHttpHeaders = {}, gateway = gw): Promise<Response> {
+  function admin(method: string, path: string, body?: unknown, headers: http.OutgoingHttpHeaders = {}, gateway: TestGateway = suite.gw): Promise<Response> {
     return request({
       port: gateway.adminPort,
       method,
@@ -62,10 +28,8 @@ describe("/api/bans", () => {
     });
   }
 
-  async function list(): Promise<ListedBan[]> {
-    const res = await admin("GET", "/api/bans");
-    assert.equal(res.status, 200);
-    return res.json<ListedBan[]>();
+  function list(): Promise<ListedBan[]> {
+    return listBans(suite.gw.adminPort);
   }
 
   test("POST validates the address, the duration and the reason", async () => {
@@ -118,7 +82,7 @@ describe("/api/bans", () => {
     assert.equal(defaulted.json<ListedBan>().ip, "203.0.113.78", "IPv4-mapped addresses are the IPv4 client");
     assert.equal(defaulted.json<ListedBan>().reason, "banned through the admin API");
 
-    const metrics = await fetchMetrics(gw.adminPort);
+    const metrics = await fetchMetrics(suite.gw.adminPort);
     assert.equal(metricValue(metrics, 'rampart_bans_total{jail="manual"}'), 2);
     assert.equal(metricValue(metrics, "rampart_bans_active"), 2);
     const lines = log.lines.filter((line) => line.msg === "banned" && line.ip === "203.0.113.77");
@@ -131,18 +95,18 @@ describe("/api/bans", () => {
   });
 
   test("DELETE lifts a ban: connections from the address work again; an unknown address is 404", async () => {
-    assert.equal(await tlsHandshake(gw.httpsPort), "secure");
+    assert.equal(await tlsHandshake(suite.gw.httpsPort), "secure");
     assert.equal((await admin("POST", "/api/bans", { ip: "127.0.0.1", duration: "1h", reason: "test" })).status, 201);
-    assert.equal(await tlsHandshake(gw.httpsPort), "closed");
+    assert.equal(await tlsHandshake(suite.gw.httpsPort), "closed");
 
     const lifted = await admin("DELETE", "/api/bans/127.0.0.1");
     assert.equal(lifted.status, 200);
     assert.deepEqual(lifted.json(), { status: "unbanned", ip: "127.0.0.1" });
-    assert.equal(await tlsHandshake(gw.httpsPort), "secure");
-    assert.equal((await request({ port: gw.httpsPort, tls: true, path: "/back" })).status, 200);
+    assert.equal(await tlsHandshake(suite.gw.httpsPort), "secure");
+    assert.equal((await request({ port: suite.gw.httpsPort, tls: true, path: "/back" })).status, 200);
     assert.deepEqual(await list(), []);
     assert.equal(log.lines.filter((line) => line.msg === "unbanned" && line.ip === "127.0.0.1").length, 1, "the unban is logged once");
-    assert.equal(metricValue(await fetchMetrics(gw.adminPort), "rampart_bans_active"), 0);
+    assert.equal(metricValue(await fetchMetrics(suite.gw.adminPort), "rampart_bans_active"), 0);
 
     const again = await admin("DELETE", "/api/bans/127.0.0.1");
     assert.equal(again.status, 404);
@@ -174,7 +138,7 @@ describe("/api/bans", () => {
   });
 
   test("with adminToken set, /api/bans requires the bearer token", async () => {
-    const secured = await startGateway(simpleConfig(backend.url, { top: { adminToken: "s3cret-token", shutdownGrace: "1s" } }));
+    const secured = await startGateway(simpleConfig(suite.backend.url, { top: { adminToken: "s3cret-token", shutdownGrace: "1s" } }));
     try {
       const bearer = { authorization: "Bearer s3cret-token" };
       for (const headers of [{}, { authorization: "Bearer wrong-token!" }, { authorization: "s3cret-token" }]) {

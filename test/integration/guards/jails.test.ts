@@ -5,118 +5,36 @@
 // Bans here key on 127.0.0.1 (the test client), so no allowlist includes it.
 import assert from "node:assert/strict";
 import type http from "node:http";
-import net from "node:net";
-import { after, afterEach, before, describe, test } from "node:test";
-import tls from "node:tls";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import { listBans, type ListedBan } from "../../helpers/admin-api.js";
 import { request, type Response } from "../../helpers/client.js";
-import { simpleConfig, startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
-import { captureLogger, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-
-interface ListedBan {
-  readonly ip: string;
-  readonly jail: string;
-  readonly until: string;
-  readonly reason: string;
-}
+import { simpleConfig, type TestGateway } from "../../helpers/gateway.js";
+import { guardsFixture, tcpProbe, tlsHandshake } from "../../helpers/guards.js";
+import { captureLogger, eventually, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls an async check every 25 ms until it returns something other than undefined. */
-async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-/** A TLS handshake attempt: "secure" when it completes, "closed" when the server ends the connection first. */
-function tlsHandshake(port: number, ms = 2_000): Promise<"secure" | "closed" | "timeout"> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve("timeout");
-    }, ms);
-    socket.once("secureConnect", () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve("secure");
-    });
-    socket.on("error", () => {});
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve("closed");
-    });
-  });
-}
-
-/**
- * A bare TCP connection that sends nothing. An admitted connection stays open (the server waits for a
- * ClientHello or a request line); one refused at accept is closed at once, with no byte sent.
- */
-function tcpProbe(port: number, ms = 800): Promise<{ readonly closed: boolean; readonly bytes: number }> {
-  return new Promise((resolve) => {
-    let bytes = 0;
-    const socket = net.connect(port, "127.0.0.1");
-    const timer = setTimeout(() => {
-      resolve({ closed: false, bytes });
-      socket.destroy();
-    }, ms);
-    socket.on("data", (chunk: Buffer) => (bytes += chunk.length));
-    socket.on("error", () => {});
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve({ closed: true, bytes });
-    });
-  });
-}
-
 describe("jails", () => {
-  let backend: Backend;
-  let gw: TestGateway | undefined;
-
-  before(async () => {
-    // 401 for /login and /open, 200 elsewhere.
-    backend = await startBackend((req, res) => {
-      const status = /^\/(login|open)/.test(req.url ?? "") ? 401 : 200;
-      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ url: req.url }));
-    });
+  // 401 for /login and /open, 200 elsewhere.
+  const suite = guardsFixture((req, res) => {
+    const status = /^\/(login|open)/.test(req.url ?? "") ? 401 : 200;
+    res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ url: req.url }));
   });
-  afterEach(async () => {
-    await gw?.close();
-    gw = undefined;
-  });
-  after(async () => {
-    await backend.close();
-  });
-
-  async function start(config: ConfigObject, logger?: ReturnType<typeof captureLogger>): Promise<TestGateway> {
-    gw = await startGateway({ shutdownGrace: "1s", ...config }, logger === undefined ? {} : { logger: logger.logger, accessLog: logger.accessLog });
-    return gw;
-  }
+  const { start } = suite;
 
   function get(gateway: TestGateway, path: string, headers: http.OutgoingHttpHeaders = {}): Promise<Response> {
     return request({ port: gateway.httpsPort, tls: true, path, headers });
   }
 
-  async function listBans(gateway: TestGateway): Promise<ListedBan[]> {
-    const res = await request({ port: gateway.adminPort, path: "/api/bans" });
-    assert.equal(res.status, 200);
-    return res.json<ListedBan[]>();
-  }
-
+  /** Polls /api/bans every 25 ms until `ip` is banned. */
   function banOf(gateway: TestGateway, ip: string): Promise<ListedBan> {
-    return eventually(async () => (await listBans(gateway)).find((ban) => ban.ip === ip), 2_000, `a ban on ${ip}`);
+    return eventually(async () => (await listBans(gateway.adminPort)).find((ban) => ban.ip === ip), 2_000, `a ban on ${ip}`, 25);
   }
 
   test("3 × 401 within findTime: the next connection is closed at accept, before TLS; listed, counted; the ban expires", async () => {
     const log = captureLogger();
     const gateway = await start(
-      simpleConfig(backend.url, { top: { jails: { auth: { when: { status: [401] }, maxRetry: 3, findTime: "1m", banTime: "2s" } } } }),
+      simpleConfig(suite.backend.url, { top: { jails: { auth: { when: { status: [401] }, maxRetry: 3, findTime: "1m", banTime: "2s" } } } }),
       log,
     );
     // Spoofed X-Forwarded-For from an untrusted peer changes nothing: every offence is 127.0.0.1's.
@@ -124,7 +42,7 @@ describe("jails", () => {
     assert.equal((await get(gateway, "/login", { "x-forwarded-for": "203.0.113.2" })).status, 401);
     assert.equal((await get(gateway, "/fine")).status, 200, "a 200 is not an offence");
     await sleep(100);
-    assert.deepEqual(await listBans(gateway), [], "two offences of three: not banned yet");
+    assert.deepEqual(await listBans(gateway.adminPort), [], "two offences of three: not banned yet");
     assert.equal(await tlsHandshake(gateway.httpsPort), "secure");
 
     const before = Date.now();
@@ -159,23 +77,23 @@ describe("jails", () => {
 
     // banTime 2s: the ban lapses (the ban list drops it on the next lookup) and connections work again.
     await sleep(Math.max(0, until - Date.now()));
-    await eventually(async () => ((await tlsHandshake(gateway.httpsPort)) === "secure" ? true : undefined), 1_500, "the ban to expire");
+    await eventually(async () => ((await tlsHandshake(gateway.httpsPort)) === "secure" ? true : undefined), 1_500, "the ban to expire", 25);
     assert.equal((await get(gateway, "/fine")).status, 200);
-    assert.deepEqual(await listBans(gateway), []);
+    assert.deepEqual(await listBans(gateway.adminPort), []);
     assert.deepEqual(await tcpProbe(gateway.httpPort, 300), { closed: false, bytes: 0 }, "an admitted connection waits for its request");
   });
 
   test("banTimeIncrement {factor: 2}: the second ban lasts twice the first", async () => {
     const log = captureLogger();
     const gateway = await start(
-      simpleConfig(backend.url, {
+      simpleConfig(suite.backend.url, {
         top: { jails: { auth: { when: { status: [401] }, maxRetry: 2, findTime: "1m", banTime: "1s", banTimeIncrement: { factor: 2, maxTime: "1h" } } } },
       }),
       log,
     );
     const durations: { readonly min: number; readonly max: number }[] = [];
     for (let round = 0; round < 2; round++) {
-      await eventually(async () => ((await tlsHandshake(gateway.httpsPort)) === "secure" ? true : undefined), 3_000, "connections to be admitted");
+      await eventually(async () => ((await tlsHandshake(gateway.httpsPort)) === "secure" ? true : undefined), 3_000, "connections to be admitted", 25);
       assert.equal((await get(gateway, "/login")).status, 401);
       const before = Date.now();
       assert.equal((await get(gateway, "/login")).status, 401);
@@ -200,14 +118,14 @@ describe("jails", () => {
 
   test("a scanner path bans on the first hit, even with no route for it (404)", async () => {
     const gateway = await start({
-      services: { app: { targets: [{ url: backend.url }] } },
+      services: { app: { targets: [{ url: suite.backend.url }] } },
       routes: [{ name: "api", match: { pathPrefix: "/api" }, service: "app" }],
       jails: { scanners: { when: { path: "^/(\\.env|\\.git/)" }, maxRetry: 1, banTime: "1h" } },
     });
     assert.equal((await get(gateway, "/index.php")).status, 404);
     assert.equal((await get(gateway, "/api/x")).status, 200);
     await sleep(100);
-    assert.deepEqual(await listBans(gateway), []);
+    assert.deepEqual(await listBans(gateway.adminPort), []);
 
     const res = await get(gateway, "/.env");
     assert.equal(res.status, 404);
@@ -216,12 +134,12 @@ describe("jails", () => {
     assert.match(ban.reason, /GET \/\.env → 404/);
     assert.ok(Date.parse(ban.until) - Date.now() > 3_500_000);
     assert.equal(await tlsHandshake(gateway.httpsPort), "closed");
-    assert.equal(backend.requests.filter((req) => req.url === "/.env").length, 0, "never reached the backend");
+    assert.equal(suite.backend.requests.filter((req) => req.url === "/.env").length, 0, "never reached the backend");
   });
 
   test("a jail with rateLimited: true bans after maxRetry 429s", async () => {
     const gateway = await start(
-      simpleConfig(backend.url, {
+      simpleConfig(suite.backend.url, {
         route: { rateLimit: "tight" },
         top: {
           rateLimits: { tight: { limit: 2, window: "10s" } },
@@ -233,7 +151,7 @@ describe("jails", () => {
     assert.equal((await get(gateway, "/fine")).status, 200);
     assert.equal((await get(gateway, "/fine")).status, 429);
     await sleep(100);
-    assert.deepEqual(await listBans(gateway), [], "one 429 of two");
+    assert.deepEqual(await listBans(gateway.adminPort), [], "one 429 of two");
     assert.equal((await get(gateway, "/fine")).status, 429);
     const ban = await banOf(gateway, "127.0.0.1");
     assert.equal(ban.jail, "flood");
@@ -248,7 +166,7 @@ describe("jails", () => {
     // such a ban is answered 403, the proxy's connection stays admitted.
     const gateway = await start({
       trustedProxies: ["127.0.0.1/32"],
-      services: { app: { targets: [{ url: backend.url }] } },
+      services: { app: { targets: [{ url: suite.backend.url }] } },
       routes: [
         { name: "guarded", match: { pathPrefix: "/login" }, service: "app", jails: ["auth"] },
         { name: "open", match: { pathPrefix: "/open" }, service: "app", jails: ["teapot"] },
@@ -266,7 +184,7 @@ describe("jails", () => {
       assert.equal((await get(gateway, "/open-none/x", as("203.0.113.1"))).status, 401);
     }
     await sleep(100);
-    assert.deepEqual(await listBans(gateway), [], "401s on routes that do not list auth are not auth offences");
+    assert.deepEqual(await listBans(gateway.adminPort), [], "401s on routes that do not list auth are not auth offences");
 
     assert.equal((await get(gateway, "/login", as("203.0.113.1"))).status, 401);
     assert.equal((await get(gateway, "/login", as("203.0.113.1"))).status, 401);
@@ -286,13 +204,13 @@ describe("jails", () => {
 
   test("an allowlisted client is never banned, whatever its offences", async () => {
     const gateway = await start(
-      simpleConfig(backend.url, {
+      simpleConfig(suite.backend.url, {
         top: { allowlist: ["127.0.0.1/32"], jails: { auth: { when: { status: [401] }, maxRetry: 1, findTime: "1m", banTime: "1h" } } },
       }),
     );
     for (let i = 0; i < 3; i++) assert.equal((await get(gateway, "/login")).status, 401);
     await sleep(150);
-    assert.deepEqual(await listBans(gateway), []);
+    assert.deepEqual(await listBans(gateway.adminPort), []);
     assert.equal((await get(gateway, "/fine")).status, 200);
     const metrics = await fetchMetrics(gateway.adminPort);
     assert.equal(metricValue(metrics, "rampart_bans_active"), 0);

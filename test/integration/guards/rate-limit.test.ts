@@ -4,33 +4,17 @@
 // from an untrusted peer changes nothing, while behind a trusted proxy each real client has its own budget.
 import assert from "node:assert/strict";
 import type http from "node:http";
-import { after, afterEach, before, describe, test } from "node:test";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
 import { request, type Response } from "../../helpers/client.js";
-import { simpleConfig, startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
+import { simpleConfig, type TestGateway } from "../../helpers/gateway.js";
+import { guardsFixture } from "../../helpers/guards.js";
 import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("rate limits", () => {
-  let backend: Backend;
-  let gw: TestGateway | undefined;
-
-  before(async () => {
-    backend = await startBackend();
-  });
-  afterEach(async () => {
-    await gw?.close();
-    gw = undefined;
-  });
-  after(async () => {
-    await backend.close();
-  });
-
-  async function start(config: ConfigObject): Promise<TestGateway> {
-    gw = await startGateway({ shutdownGrace: "1s", ...config });
-    return gw;
-  }
+  const suite = guardsFixture();
+  const { start } = suite;
 
   function get(gateway: TestGateway, path = "/", headers: http.OutgoingHttpHeaders = {}): Promise<Response> {
     return request({ port: gateway.httpsPort, tls: true, path, headers });
@@ -43,8 +27,8 @@ describe("rate limits", () => {
   }
 
   test("limit 5 per 2 s: requests 1-5 pass with RateLimit-Remaining 4..0, the 6th is 429, and the window resets", async () => {
-    const gateway = await start(simpleConfig(backend.url, { route: { rateLimit: "per-ip" }, top: { rateLimits: { "per-ip": { limit: 5, window: "2s", key: "ip" } } } }));
-    const before = backend.requests.length;
+    const gateway = await start(simpleConfig(suite.backend.url, { route: { rateLimit: "per-ip" }, top: { rateLimits: { "per-ip": { limit: 5, window: "2s", key: "ip" } } } }));
+    const before = suite.backend.requests.length;
     const remaining: string[] = [];
     for (let i = 0; i < 5; i++) {
       const res = await get(gateway, `/r${i}`);
@@ -68,7 +52,7 @@ describe("rate limits", () => {
     const requestId = limited.headers["x-request-id"];
     assert.ok(typeof requestId === "string" && requestId !== "");
     assert.deepEqual(limited.json(), { error: "rate_limited", requestId });
-    assert.equal(backend.requests.length - before, 5, "the 429 never reached the backend");
+    assert.equal(suite.backend.requests.length - before, 5, "the 429 never reached the backend");
 
     const metrics = await fetchMetrics(gateway.adminPort);
     assert.equal(metricValue(metrics, 'rampart_ratelimit_rejections_total{policy="per-ip",route="app"}'), 1);
@@ -83,7 +67,7 @@ describe("rate limits", () => {
 
   test("key header:x-api-key: two API keys are limited independently; a request without the header is limited by its IP", async () => {
     const gateway = await start(
-      simpleConfig(backend.url, { route: { rateLimit: "per-key" }, top: { rateLimits: { "per-key": { limit: 2, window: "10s", key: "header:x-api-key" } } } }),
+      simpleConfig(suite.backend.url, { route: { rateLimit: "per-key" }, top: { rateLimits: { "per-key": { limit: 2, window: "10s", key: "header:x-api-key" } } } }),
     );
     assert.deepEqual(await statuses(gateway, 3, "/", { "x-api-key": "alpha" }), [200, 200, 429]);
     assert.deepEqual(await statuses(gateway, 3, "/", { "x-api-key": "beta" }), [200, 200, 429], "beta has its own budget");
@@ -96,7 +80,7 @@ describe("rate limits", () => {
 
   test("key ip+route: each route has its own budget for the same client", async () => {
     const gateway = await start({
-      services: { app: { targets: [{ url: backend.url }] } },
+      services: { app: { targets: [{ url: suite.backend.url }] } },
       routes: [
         { name: "a", match: { pathPrefix: "/a" }, service: "app", rateLimit: "per-route" },
         { name: "b", match: { pathPrefix: "/b" }, service: "app", rateLimit: "per-route" },
@@ -116,7 +100,7 @@ describe("rate limits", () => {
 
   test("key ip: one budget per client across every route that names the policy", async () => {
     const gateway = await start({
-      services: { app: { targets: [{ url: backend.url }] } },
+      services: { app: { targets: [{ url: suite.backend.url }] } },
       routes: [
         { name: "a", match: { pathPrefix: "/a" }, service: "app", rateLimit: "shared" },
         { name: "b", match: { pathPrefix: "/b" }, service: "app", rateLimit: "shared" },
@@ -129,7 +113,7 @@ describe("rate limits", () => {
 
   test("an allowlisted IP (127.0.0.1/32) is never limited", async () => {
     const gateway = await start(
-      simpleConfig(backend.url, { route: { rateLimit: "one" }, top: { allowlist: ["127.0.0.1/32"], rateLimits: { one: { limit: 1, window: "10s" } } } }),
+      simpleConfig(suite.backend.url, { route: { rateLimit: "one" }, top: { allowlist: ["127.0.0.1/32"], rateLimits: { one: { limit: 1, window: "10s" } } } }),
     );
     for (let i = 0; i < 5; i++) {
       const res = await get(gateway);
@@ -141,7 +125,7 @@ describe("rate limits", () => {
   });
 
   test("from an untrusted peer, X-Forwarded-For changes nothing: the limit is keyed on the socket address", async () => {
-    const gateway = await start(simpleConfig(backend.url, { route: { rateLimit: "two" }, top: { rateLimits: { two: { limit: 2, window: "10s" } } } }));
+    const gateway = await start(simpleConfig(suite.backend.url, { route: { rateLimit: "two" }, top: { rateLimits: { two: { limit: 2, window: "10s" } } } }));
     const seen: number[] = [];
     for (const spoofed of ["203.0.113.1", "203.0.113.2", "203.0.113.3", "198.51.100.4, 203.0.113.5"]) {
       seen.push((await get(gateway, "/", { "x-forwarded-for": spoofed })).status);
@@ -151,7 +135,7 @@ describe("rate limits", () => {
 
   test("behind a trusted proxy the X-Forwarded-For client is limited, each client on its own budget", async () => {
     const gateway = await start(
-      simpleConfig(backend.url, { route: { rateLimit: "two" }, top: { trustedProxies: ["127.0.0.1/32"], rateLimits: { two: { limit: 2, window: "10s" } } } }),
+      simpleConfig(suite.backend.url, { route: { rateLimit: "two" }, top: { trustedProxies: ["127.0.0.1/32"], rateLimits: { two: { limit: 2, window: "10s" } } } }),
     );
     assert.deepEqual(await statuses(gateway, 3, "/", { "x-forwarded-for": "203.0.113.9" }), [200, 200, 429]);
     assert.deepEqual(await statuses(gateway, 2, "/", { "x-forwarded-for": "203.0.113.10" }), [200, 200], "203.0.113.10 is another client");

@@ -6,12 +6,13 @@
 import assert from "node:assert/strict";
 import type http from "node:http";
 import net from "node:net";
-import { afterEach, describe, test } from "node:test";
-import { startBackend } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import { addBan } from "../../helpers/admin-api.js";
 import { request, type Response } from "../../helpers/client.js";
-import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
-import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-import { eventually, startRedis, type TestRedis } from "../../helpers/redis.js";
+import { perTest } from "../../helpers/fixtures.js";
+import type { ConfigObject, TestGateway } from "../../helpers/gateway.js";
+import { eventually, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
+import { startRedis, type TestRedis } from "../../helpers/redis.js";
 
 const STORE_UP = 'rampart_store_up{kind="redis"}';
 
@@ -23,12 +24,7 @@ interface Sample {
 }
 
 describe("Redis going away under running gateways", { timeout: 60_000 }, () => {
-  let cleanups: (() => Promise<void>)[] = [];
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(error));
-    cleanups = [];
-  });
+  const { backend, gateway, defer } = perTest({ onCleanupError: "log" });
 
   function gatewayConfig(backendUrl: string, redisUrl: string, onStoreFailure: "open" | "closed"): ConfigObject {
     return {
@@ -46,14 +42,11 @@ describe("Redis going away under running gateways", { timeout: 60_000 }, () => {
 
   async function setup(onStoreFailure: "open" | "closed") {
     const redis = await startRedis();
-    cleanups.push(() => redis.stop("SIGKILL"));
-    const backend = await startBackend();
-    cleanups.push(() => backend.close());
-    const config = gatewayConfig(backend.url, redis.url, onStoreFailure);
-    const a = await startGateway(config);
-    cleanups.push(() => a.close());
-    const b = await startGateway(config);
-    cleanups.push(() => b.close());
+    defer(() => redis.stop("SIGKILL"));
+    const upstream = await backend();
+    const config = gatewayConfig(upstream.url, redis.url, onStoreFailure);
+    const a = await gateway(config);
+    const b = await gateway(config);
     return { redis, a, b };
   }
 
@@ -85,7 +78,7 @@ describe("Redis going away under running gateways", { timeout: 60_000 }, () => {
       for (const socket of sockets) socket.destroy();
       await closed;
     };
-    cleanups.push(cut);
+    defer(cut);
     return { url: `redis://127.0.0.1:${port}`, cut, restore: () => listen(port) };
   }
 
@@ -153,7 +146,7 @@ describe("Redis going away under running gateways", { timeout: 60_000 }, () => {
     assert.deepEqual(await burst(both, "192.0.2.1", 12), [...Array<number>(10).fill(200), 429, 429]);
 
     const load = startLoad(both, 4);
-    cleanups.push(() => load.stop());
+    defer(() => load.stop());
     await new Promise((resolve) => setTimeout(resolve, 300));
     const killedAt = Date.now();
     await redis.stop("SIGKILL");
@@ -187,14 +180,7 @@ describe("Redis going away under running gateways", { timeout: 60_000 }, () => {
     // Back: shared again, across both instances, without restarting either.
     assert.deepEqual(await burst(both, "192.0.2.3", 14), [...Array<number>(10).fill(200), 429, 429, 429, 429]);
     // And bans propagate again (the pub/sub subscription came back with the connection).
-    const added = await request({
-      port: a.adminPort,
-      method: "POST",
-      path: "/api/bans",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ ip: "192.0.2.4", duration: "10m", reason: "after outage" }),
-    });
-    assert.equal(added.status, 201, added.body);
+    await addBan(a.adminPort, "192.0.2.4", "10m", "after outage");
     const started = Date.now();
     await eventually(async () => ((await send(b, "/", "192.0.2.4")).status === 403 ? true : undefined), 1_000, "B enforcing a ban made on A after the outage");
     assert.ok(Date.now() - started < 1_000);
@@ -231,28 +217,16 @@ describe("Redis going away under running gateways", { timeout: 60_000 }, () => {
 
   test("an instance cut off from Redis, even at start, reports it and catches up on the bans it missed once back", async () => {
     const redis = await startRedis();
-    cleanups.push(() => redis.stop("SIGKILL"));
-    const backend = await startBackend();
-    cleanups.push(() => backend.close());
+    defer(() => redis.stop("SIGKILL"));
+    const upstream = await backend();
     const relay = await startRelay(redis);
-    const a = await startGateway(gatewayConfig(backend.url, redis.url, "open"));
-    cleanups.push(() => a.close());
-    const banOnA = async (ip: string) => {
-      const res = await request({
-        port: a.adminPort,
-        method: "POST",
-        path: "/api/bans",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ ip, duration: "10m", reason: "missed by B" }),
-      });
-      assert.equal(res.status, 201, res.body);
-    };
+    const a = await gateway(gatewayConfig(upstream.url, redis.url, "open"));
+    const banOnA = (ip: string) => addBan(a.adminPort, ip, "10m", "missed by B");
     await banOnA("192.0.2.50");
 
     // B starts while Redis is unreachable for it: it serves (after a bounded wait) and says the store is down.
     await relay.cut();
-    const b = await startGateway(gatewayConfig(backend.url, relay.url, "open"));
-    cleanups.push(() => b.close());
+    const b = await gateway(gatewayConfig(upstream.url, relay.url, "open"));
     await untilStoreUp([b], 0, 2_000);
     assert.equal(await storeUp(a), 1);
     assert.equal((await send(b, "/", "192.0.2.50")).status, 200, "B has not seen the ban yet");

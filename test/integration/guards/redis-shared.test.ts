@@ -6,25 +6,19 @@ import assert from "node:assert/strict";
 import type http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
-import { after, afterEach, before, describe, test } from "node:test";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { after, before, describe, test } from "node:test";
+import { addBan, listBans, type ListedBan } from "../../helpers/admin-api.js";
+import { rejectLogins } from "../../helpers/backend.js";
 import { request, type Response } from "../../helpers/client.js";
-import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
-import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-import { eventually, startRedis, type TestRedis } from "../../helpers/redis.js";
-
-interface BanEntry {
-  readonly ip: string;
-  readonly jail: string;
-  readonly until: string;
-  readonly reason: string;
-}
+import { perTest } from "../../helpers/fixtures.js";
+import type { ConfigObject, TestGateway } from "../../helpers/gateway.js";
+import { eventually, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
+import { startRedis, type TestRedis } from "../../helpers/redis.js";
 
 const HOUR = 3_600_000;
 
 describe("two instances sharing one Redis", { timeout: 60_000 }, () => {
   let redis: TestRedis | undefined;
-  let cleanups: (() => Promise<void>)[] = [];
   let testNumber = 0;
 
   before(async () => {
@@ -35,30 +29,15 @@ describe("two instances sharing one Redis", { timeout: 60_000 }, () => {
     await redis?.stop();
   });
 
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(error));
-    cleanups = [];
-  });
+  const scope = perTest({ onCleanupError: "log" });
+  const { gateway } = scope;
 
   /** A backend that answers 401 on /login and echoes everything else. */
-  async function backend(): Promise<Backend> {
-    const started = await startBackend((req, res) => {
-      if (req.url?.startsWith("/login")) res.writeHead(401, { "content-type": "application/json" }).end('{"error":"bad credentials"}');
-      else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ url: req.url }));
-    });
-    cleanups.push(() => started.close());
-    return started;
-  }
+  const backend = () => scope.backend(rejectLogins);
 
   /** Each test has its own key prefix on the shared server: no state leaks from one test into the next. */
   function storeConfig(): ConfigObject {
     return { kind: "redis", redis: { url: redis!.url, keyPrefix: `rampart:shared-${++testNumber}:` }, onStoreFailure: "open" };
-  }
-
-  async function gateway(config: ConfigObject): Promise<TestGateway> {
-    const started = await startGateway(config);
-    cleanups.push(() => started.close());
-    return started;
   }
 
   function config(backendUrl: string, store: ConfigObject, top: ConfigObject = {}): ConfigObject {
@@ -97,14 +76,8 @@ describe("two instances sharing one Redis", { timeout: 60_000 }, () => {
     });
   }
 
-  async function bansOf(gw: TestGateway): Promise<BanEntry[]> {
-    const res = await admin(gw, "GET", "/api/bans");
-    assert.equal(res.status, 200);
-    return res.json<BanEntry[]>();
-  }
-
-  async function banOf(gw: TestGateway, ip: string): Promise<BanEntry | undefined> {
-    return (await bansOf(gw)).find((ban) => ban.ip === ip);
+  async function banOf(gw: TestGateway, ip: string): Promise<ListedBan | undefined> {
+    return (await listBans(gw.adminPort)).find((ban) => ban.ip === ip);
   }
 
   /** Polls until `gw` answers `status` for the client `forwardedFor`; returns the response and the time it took. */
@@ -160,8 +133,7 @@ describe("two instances sharing one Redis", { timeout: 60_000 }, () => {
     assert.equal((await send(b, "/", client)).status, 200);
     assert.equal((await send(a, "/", client)).status, 200);
 
-    const added = await admin(a, "POST", "/api/bans", { ip: client, duration: "1h", reason: "fleet test" });
-    assert.equal(added.status, 201, added.body);
+    await addBan(a.adminPort, client, "1h", "fleet test");
     const banned = await untilStatus(b, client, 403, 1_000);
     assert.ok(banned.elapsedMs < 1_000, `B enforced the ban after ${banned.elapsedMs} ms`);
     assert.equal(banned.res.json<{ error: string }>().error, "banned");
@@ -260,17 +232,12 @@ describe("two instances sharing one Redis", { timeout: 60_000 }, () => {
   test("a restarted instance re-applies bans from Redis and keeps following changes", async () => {
     const upstream = await backend();
     const store = storeConfig();
-    const first = await startGateway(config(upstream.url, store));
-    let firstClosed = false;
-    cleanups.push(async () => {
-      if (!firstClosed) await first.close();
-    });
+    const first = await gateway(config(upstream.url, store));
     const b = await gateway(config(upstream.url, store));
     const client = "203.0.113.70";
     assert.equal((await admin(first, "POST", "/api/bans", { ip: client, duration: "1h", reason: "before restart" })).status, 201);
     await untilStatus(b, client, 403, 1_000);
     await first.close();
-    firstClosed = true;
 
     const restarted = await gateway(config(upstream.url, store));
     const listed = await banOf(restarted, client);

@@ -7,40 +7,14 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import tls from "node:tls";
 import { stringify } from "yaml";
 import { Gateway } from "../../../src/main.js";
 import { silentLogger } from "../../../src/observability/logger.js";
+import { addBan, listBans } from "../../helpers/admin-api.js";
 import { startBackend, type Backend } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
+import { tlsHandshake } from "../../helpers/guards.js";
 import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-
-interface ListedBan {
-  readonly ip: string;
-  readonly jail: string;
-  readonly until: string;
-  readonly reason: string;
-}
-
-function tlsHandshake(port: number, ms = 2_000): Promise<"secure" | "closed" | "timeout"> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve("timeout");
-    }, ms);
-    socket.once("secureConnect", () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve("secure");
-    });
-    socket.on("error", () => {});
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve("closed");
-    });
-  });
-}
 
 describe("bans survive a restart (memory store)", () => {
   let backend: Backend;
@@ -82,30 +56,14 @@ describe("bans survive a restart (memory store)", () => {
     running.splice(running.indexOf(gateway), 1);
   }
 
-  async function listBans(gateway: Gateway): Promise<ListedBan[]> {
-    const res = await request({ port: gateway.addresses.admin!.port, path: "/api/bans" });
-    assert.equal(res.status, 200);
-    return res.json<ListedBan[]>();
-  }
-
-  async function ban(gateway: Gateway, ip: string, duration: string, reason: string): Promise<ListedBan> {
-    const res = await request({
-      port: gateway.addresses.admin!.port,
-      path: "/api/bans",
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ ip, duration, reason }),
-    });
-    assert.equal(res.status, 201, res.body);
-    return res.json<ListedBan>();
-  }
+  const adminPort = (gateway: Gateway) => gateway.addresses.admin!.port;
 
   test("unexpired bans are re-applied before serving; expired ones are not", async () => {
     const first = await start();
     assert.equal((await request({ port: first.addresses.https.port, tls: true })).status, 200);
-    const kept = await ban(first, "127.0.0.1", "1h", "kept across restarts");
-    const v6 = await ban(first, "2001:db8:7:7::1", "1h", "v6 prefix");
-    const shortLived = await ban(first, "203.0.113.50", "1s", "expires while down");
+    const kept = await addBan(adminPort(first), "127.0.0.1", "1h", "kept across restarts");
+    const v6 = await addBan(adminPort(first), "2001:db8:7:7::1", "1h", "v6 prefix");
+    const shortLived = await addBan(adminPort(first), "203.0.113.50", "1s", "expires while down");
     const bannedAt = Date.now();
     assert.equal(await tlsHandshake(first.addresses.https.port), "closed");
     // Closing flushes the debounced write at once.
@@ -120,7 +78,7 @@ describe("bans survive a restart (memory store)", () => {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, bannedAt + 1_100 - Date.now())));
 
     const second = await start();
-    const listed = await listBans(second);
+    const listed = await listBans(adminPort(second));
     assert.deepEqual(
       listed.sort((a, b) => a.ip.localeCompare(b.ip)),
       [kept, v6].sort((a, b) => a.ip.localeCompare(b.ip)),
@@ -129,16 +87,16 @@ describe("bans survive a restart (memory store)", () => {
     assert.ok(!listed.some((entry) => entry.ip === shortLived.ip));
     assert.equal(await tlsHandshake(second.addresses.https.port), "closed", "127.0.0.1 is refused at accept");
     await assert.rejects(request({ port: second.addresses.https.port, tls: true }));
-    const metrics = await fetchMetrics(second.addresses.admin!.port);
+    const metrics = await fetchMetrics(adminPort(second));
     assert.equal(metricValue(metrics, "rampart_bans_active"), 2);
     assert.ok((metricValue(metrics, 'rampart_connections_rejected_total{reason="banned"}') ?? 0) >= 2);
 
     // Lifting it after the restart is persisted too: a third start has it no more.
-    assert.equal((await request({ port: second.addresses.admin!.port, path: "/api/bans/127.0.0.1", method: "DELETE" })).status, 200);
+    assert.equal((await request({ port: adminPort(second), path: "/api/bans/127.0.0.1", method: "DELETE" })).status, 200);
     await stop(second);
     const third = await start();
     assert.deepEqual(
-      (await listBans(third)).map((entry) => entry.ip),
+      (await listBans(adminPort(third))).map((entry) => entry.ip),
       ["2001:db8:7:7::/64"],
     );
     assert.equal((await request({ port: third.addresses.https.port, tls: true })).status, 200);

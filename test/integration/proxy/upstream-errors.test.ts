@@ -7,7 +7,7 @@ import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import https from "node:https";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { freePort, startBackend, type Backend } from "../../helpers/backend.js";
 import { request, type Response } from "../../helpers/client.js";
 import { startGateway, type TestGateway } from "../../helpers/gateway.js";
 import { waitFor } from "../../helpers/proxy-tools.js";
@@ -44,15 +44,6 @@ async function startResetter(): Promise<{ url: string; accepted: () => number; c
   };
 }
 
-/** A port nobody listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe("upstream failures", () => {
   let healthy: Backend;
   let hanging: Backend;
@@ -77,7 +68,7 @@ describe("upstream failures", () => {
       if (req.url === "/partial/reset") setTimeout(() => req.socket.resetAndDestroy(), 50);
       else hangingResponses.push(res);
     });
-    const dead = await closedPort();
+    const dead = await freePort();
     gw = await startGateway({
       services: {
         ok: { targets: [{ url: healthy.url }] },

@@ -1,35 +1,26 @@
 // The admin listener: liveness, readiness, Prometheus metrics with the contract's names and bounded
 // labels, the operator API, its token, and reload through POST /api/reload.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import { startBackend } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
-import { simpleConfig, startGateway, type TestGateway } from "../../helpers/gateway.js";
+import { suiteGateway } from "../../helpers/fixtures.js";
+import { simpleConfig, startGateway } from "../../helpers/gateway.js";
 
 describe("admin listener", () => {
-  let backend: Backend;
-  let gw: TestGateway;
-
-  before(async () => {
-    backend = await startBackend();
-    gw = await startGateway(simpleConfig(backend.url));
-  });
-  after(async () => {
-    await gw.close();
-    await backend.close();
-  });
+  const suite = suiteGateway();
 
   test("/healthz and /readyz answer 200 once listening", async () => {
-    assert.equal((await request({ port: gw.adminPort, path: "/healthz" })).status, 200);
-    const ready = await request({ port: gw.adminPort, path: "/readyz" });
+    assert.equal((await request({ port: suite.gw.adminPort, path: "/healthz" })).status, 200);
+    const ready = await request({ port: suite.gw.adminPort, path: "/readyz" });
     assert.equal(ready.status, 200);
     assert.equal(ready.json<{ status: string }>().status, "ready");
   });
 
   test("/metrics exposes the contract's request metrics with route labels, never raw paths", async () => {
-    await request({ port: gw.httpsPort, path: "/some/unique/path-123", tls: true });
-    await request({ port: gw.httpsPort, path: "/x", method: "PROPFIND", tls: true });
-    const text = (await request({ port: gw.adminPort, path: "/metrics" })).body;
+    await request({ port: suite.gw.httpsPort, path: "/some/unique/path-123", tls: true });
+    await request({ port: suite.gw.httpsPort, path: "/x", method: "PROPFIND", tls: true });
+    const text = (await request({ port: suite.gw.adminPort, path: "/metrics" })).body;
     assert.match(text, /rampart_requests_total\{route="app",method="GET",code="200"\} [1-9]/);
     assert.match(text, /rampart_request_duration_seconds_bucket\{le="[^"]+",route="app",method="GET",code="200"\}/);
     assert.match(text, /rampart_requests_in_flight\{route="app"\} 0/);
@@ -42,41 +33,41 @@ describe("admin listener", () => {
   });
 
   test("/api/upstreams lists every target with its state", async () => {
-    const res = await request({ port: gw.adminPort, path: "/api/upstreams" });
+    const res = await request({ port: suite.gw.adminPort, path: "/api/upstreams" });
     assert.equal(res.status, 200);
-    assert.deepEqual(res.json(), [{ service: "app", target: `127.0.0.1:${backend.port}`, healthy: true, breaker: "closed", inFlight: 0, lastError: null }]);
+    assert.deepEqual(res.json(), [{ service: "app", target: `127.0.0.1:${suite.backend.port}`, healthy: true, breaker: "closed", inFlight: 0, lastError: null }]);
   });
 
   test("/api/certificates lists the self-signed fallback", async () => {
-    const list = (await request({ port: gw.adminPort, path: "/api/certificates" })).json<{ domain: string; source: string; notAfter: string }[]>();
+    const list = (await request({ port: suite.gw.adminPort, path: "/api/certificates" })).json<{ domain: string; source: string; notAfter: string }[]>();
     const localhost = list.find((entry) => entry.domain === "localhost");
     assert.equal(localhost?.source, "self-signed");
     assert.ok(!Number.isNaN(Date.parse(localhost.notAfter)));
   });
 
   test("unknown admin paths are 404", async () => {
-    assert.equal((await request({ port: gw.adminPort, path: "/api/nope" })).status, 404);
+    assert.equal((await request({ port: suite.gw.adminPort, path: "/api/nope" })).status, 404);
   });
 
   test("POST /api/reload applies a valid file and rejects an invalid one, keeping the old config", async () => {
-    const config = simpleConfig(backend.url);
-    await gw.writeConfig({
+    const config = simpleConfig(suite.backend.url);
+    await suite.gw.writeConfig({
       ...config,
       routes: [{ name: "added", match: { pathPrefix: "/added" }, service: "app", stripPrefix: "/added" }, ...(config.routes as object[])],
     });
-    const ok = await request({ port: gw.adminPort, path: "/api/reload", method: "POST" });
+    const ok = await request({ port: suite.gw.adminPort, path: "/api/reload", method: "POST" });
     assert.equal(ok.status, 200);
-    const routed = await request({ port: gw.httpsPort, path: "/added/x", tls: true });
+    const routed = await request({ port: suite.gw.httpsPort, path: "/added/x", tls: true });
     assert.equal(routed.json<{ url: string }>().url, "/x");
 
-    await gw.writeConfig({ ...config, routes: [{ name: "broken", service: "nope" }] });
-    const bad = await request({ port: gw.adminPort, path: "/api/reload", method: "POST" });
+    await suite.gw.writeConfig({ ...config, routes: [{ name: "broken", service: "nope" }] });
+    const bad = await request({ port: suite.gw.adminPort, path: "/api/reload", method: "POST" });
     assert.equal(bad.status, 422);
     assert.match(bad.json<{ problems: string[] }>().problems.join("\n"), /gateway\.yaml:\d+:\d+ routes\[0\]\.service: unknown service "nope"/);
-    const still = await request({ port: gw.httpsPort, path: "/added/y", tls: true });
+    const still = await request({ port: suite.gw.httpsPort, path: "/added/y", tls: true });
     assert.equal(still.json<{ url: string }>().url, "/y");
 
-    const metrics = (await request({ port: gw.adminPort, path: "/metrics" })).body;
+    const metrics = (await request({ port: suite.gw.adminPort, path: "/metrics" })).body;
     assert.match(metrics, /rampart_config_reloads_total\{result="success"\} 1/);
     assert.match(metrics, /rampart_config_reloads_total\{result="failure"\} 1/);
   });

@@ -1,27 +1,17 @@
 // The public listeners as a client sees them: HTTPS with HSTS and ALPN, HTTP redirecting to HTTPS
 // except for ACME challenges, and HTTP serving routes when redirectHttp is off.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import tls from "node:tls";
-import { startBackend, type Backend } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
-import { simpleConfig, startGateway, type TestGateway } from "../../helpers/gateway.js";
+import { suiteGateway } from "../../helpers/fixtures.js";
+import { simpleConfig, startGateway } from "../../helpers/gateway.js";
 
 describe("listeners", () => {
-  let backend: Backend;
-  let gw: TestGateway;
-
-  before(async () => {
-    backend = await startBackend();
-    gw = await startGateway(simpleConfig(backend.url));
-  });
-  after(async () => {
-    await gw.close();
-    await backend.close();
-  });
+  const suite = suiteGateway();
 
   test("HTTPS serves the route with HSTS and X-Request-Id", async () => {
-    const res = await request({ port: gw.httpsPort, path: "/hello", tls: true });
+    const res = await request({ port: suite.gw.httpsPort, path: "/hello", tls: true });
     assert.equal(res.status, 200);
     assert.equal(res.headers["strict-transport-security"], "max-age=31536000");
     assert.match(String(res.headers["x-request-id"]), /^[0-9a-f-]{36}$/);
@@ -29,21 +19,21 @@ describe("listeners", () => {
   });
 
   test("HTTP answers 308 to the same path on HTTPS, without HSTS", async () => {
-    const res = await request({ port: gw.httpPort, path: "/a/b?c=1", headers: { host: "api.example.com" } });
+    const res = await request({ port: suite.gw.httpPort, path: "/a/b?c=1", headers: { host: "api.example.com" } });
     assert.equal(res.status, 308);
-    assert.equal(res.headers.location, `https://api.example.com:${gw.httpsPort}/a/b?c=1`);
+    assert.equal(res.headers.location, `https://api.example.com:${suite.gw.httpsPort}/a/b?c=1`);
     assert.equal(res.headers["strict-transport-security"], undefined);
     assert.ok(res.headers["x-request-id"]);
   });
 
   test("ACME challenge paths are reserved on HTTP, never redirected", async () => {
-    const res = await request({ port: gw.httpPort, path: "/.well-known/acme-challenge/abc", headers: { host: "api.example.com" } });
+    const res = await request({ port: suite.gw.httpPort, path: "/.well-known/acme-challenge/abc", headers: { host: "api.example.com" } });
     assert.equal(res.status, 404);
     assert.equal(res.json<{ error: string }>().error, "no_challenge");
   });
 
   test("ALPN negotiates http/1.1 and TLS 1.3 is offered", async () => {
-    const socket = tls.connect({ port: gw.httpsPort, host: "127.0.0.1", servername: "localhost", ALPNProtocols: ["h2", "http/1.1"], rejectUnauthorized: false });
+    const socket = tls.connect({ port: suite.gw.httpsPort, host: "127.0.0.1", servername: "localhost", ALPNProtocols: ["h2", "http/1.1"], rejectUnauthorized: false });
     await new Promise<void>((resolve, reject) => {
       socket.once("secureConnect", resolve);
       socket.once("error", reject);
@@ -54,7 +44,7 @@ describe("listeners", () => {
   });
 
   test("TLS below minVersion is refused", async () => {
-    const strict = await startGateway(simpleConfig(backend.url, { top: { tls: { minVersion: "TLSv1.3" } } }));
+    const strict = await startGateway(simpleConfig(suite.backend.url, { top: { tls: { minVersion: "TLSv1.3" } } }));
     try {
       const socket = tls.connect({ port: strict.httpsPort, host: "127.0.0.1", servername: "localhost", maxVersion: "TLSv1.2", rejectUnauthorized: false });
       const outcome = await new Promise<string>((resolve) => {
@@ -69,7 +59,7 @@ describe("listeners", () => {
   });
 
   test("with redirectHttp off, HTTP serves the routes (behind another TLS terminator)", async () => {
-    const plain = await startGateway(simpleConfig(backend.url, { top: { tls: { redirectHttp: false } } }));
+    const plain = await startGateway(simpleConfig(suite.backend.url, { top: { tls: { redirectHttp: false } } }));
     try {
       const res = await request({ port: plain.httpPort, path: "/plain" });
       assert.equal(res.status, 200);

@@ -9,11 +9,10 @@ import { after, before, describe, test } from "node:test";
 import { startBackend, type Backend } from "../../helpers/backend.js";
 import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
 import { startPebble, type Pebble } from "../../helpers/pebble.js";
-import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-import { eventually } from "../../helpers/redis.js";
+import { eventually, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 import {
+  allIssuedByAcme,
   certificateEntry,
-  listCertificates,
   pendingCertificates,
   servedCertificate,
   verifiedGet,
@@ -63,15 +62,7 @@ describe("ACME by HTTP-01 against pebble", { timeout: 90_000 }, () => {
     // Nothing is stored yet: both names start pending, served by the self-signed fallback.
     assert.deepEqual((await pendingCertificates(adminPort)).sort(), [...NAMES]);
 
-    await eventually(
-      async () => {
-        const entries = await listCertificates(adminPort);
-        return NAMES.every((name) => entries.find((entry) => entry.domain === name)?.source === "acme") ? true : undefined;
-      },
-      30_000,
-      "ACME certificates for both names",
-      200,
-    );
+    await eventually(async () => ((await allIssuedByAcme(adminPort, NAMES)) ? true : undefined), 30_000, "ACME certificates for both names", 200);
     assert.deepEqual(await pendingCertificates(adminPort), []);
 
     for (const name of NAMES) {

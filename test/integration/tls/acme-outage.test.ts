@@ -11,8 +11,7 @@ import { startBackend, type Backend } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
 import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
 import { startPebble, type Pebble } from "../../helpers/pebble.js";
-import { captureLogger, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-import { eventually } from "../../helpers/redis.js";
+import { captureLogger, eventually, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 import { certificateEntry, pendingCertificates, servedCertificate, verifiedHandshake } from "../../helpers/acme-tools.js";
 
 const NAME = "a.test";

@@ -12,9 +12,9 @@ import { startBackend, type Backend } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
 import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
 import { startPebble, type Pebble } from "../../helpers/pebble.js";
-import { captureLogger, fetchMetrics, metricValue, type CapturedLog } from "../../helpers/proxy-tools.js";
-import { eventually, startRedis, type TestRedis } from "../../helpers/redis.js";
-import { listCertificates, pendingCertificates, servedCertificate, startTcpForwarder, verifiedHandshake, type TcpForwarder } from "../../helpers/acme-tools.js";
+import { captureLogger, eventually, fetchMetrics, metricValue, type CapturedLog } from "../../helpers/proxy-tools.js";
+import { startRedis, type TestRedis } from "../../helpers/redis.js";
+import { allIssuedByAcme, listCertificates, pendingCertificates, servedCertificate, startTcpForwarder, verifiedHandshake, type TcpForwarder } from "../../helpers/acme-tools.js";
 
 const NAMES = ["a.test", "b.test"] as const;
 const CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
@@ -87,10 +87,7 @@ describe("two instances sharing one Redis order through one fleet", { timeout: 9
 
     await eventually(
       async () => {
-        for (const instance of instances) {
-          const entries = await listCertificates(instance.gateway!.adminPort);
-          if (!NAMES.every((name) => entries.find((entry) => entry.domain === name)?.source === "acme")) return undefined;
-        }
+        for (const instance of instances) if (!(await allIssuedByAcme(instance.gateway!.adminPort, NAMES))) return undefined;
         return true;
       },
       30_000,
@@ -166,15 +163,7 @@ describe("two instances sharing one Redis order through one fleet", { timeout: 9
     assert.equal((await listCertificates(adminPort)).find((entry) => entry.domain === NAMES[0])?.source, "self-signed");
 
     await redis!.restart();
-    await eventually(
-      async () => {
-        const entries = await listCertificates(adminPort);
-        return NAMES.every((name) => entries.find((entry) => entry.domain === name)?.source === "acme") ? true : undefined;
-      },
-      30_000,
-      "ACME certificates once Redis is back",
-      200,
-    );
+    await eventually(async () => ((await allIssuedByAcme(adminPort, NAMES)) ? true : undefined), 30_000, "ACME certificates once Redis is back", 200);
     const root = await pebble!.issuingRoot();
     for (const name of NAMES) assert.equal((await verifiedHandshake(httpsPort, name, root)).subjectaltname, `DNS:${name}`);
     assert.equal(pebble!.issued(), issuedBefore + NAMES.length);

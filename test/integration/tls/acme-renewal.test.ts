@@ -8,8 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { startBackend, type Backend } from "../../helpers/backend.js";
 import { startGateway, type TestGateway } from "../../helpers/gateway.js";
 import { startPebble, type Pebble } from "../../helpers/pebble.js";
-import { fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
-import { eventually } from "../../helpers/redis.js";
+import { eventually, fetchMetrics, metricValue } from "../../helpers/proxy-tools.js";
 import { certificateEntry, verifiedGet, verifiedHandshake } from "../../helpers/acme-tools.js";
 
 const NAME = "a.test";

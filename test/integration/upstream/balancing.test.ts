@@ -4,37 +4,24 @@
 // added, moves only the clients that now belong to the new one.
 import assert from "node:assert/strict";
 import https from "node:https";
-import { afterEach, describe, test } from "node:test";
-import { startBackend, type Backend, type Handler } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import { reloadConfig } from "../../helpers/admin-api.js";
+import type { Backend } from "../../helpers/backend.js";
 import { request, type Response } from "../../helpers/client.js";
-import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
+import { perTest } from "../../helpers/fixtures.js";
+import { oneServiceConfig, type ConfigObject } from "../../helpers/gateway.js";
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function backend(handler?: Handler): Promise<Backend> {
-  const started = await startBackend(handler);
-  cleanups.push(() => started.close());
-  return started;
-}
+const { backend, gateway, defer } = perTest();
 
 /** A backend answering 200 with its own name, so a response tells which backend served it. */
 function named(name: string): Promise<Backend> {
   return backend((_req, res) => res.writeHead(200, { "content-type": "text/plain" }).end(name));
 }
 
-async function gateway(config: ConfigObject): Promise<TestGateway> {
-  const gw = await startGateway(config);
-  cleanups.push(() => gw.close());
-  return gw;
-}
-
 /** A keep-alive client pool, so thousands of requests do not each pay a TLS handshake. */
 function clientAgent(maxSockets: number): https.Agent {
   const agent = new https.Agent({ keepAlive: true, maxSockets, rejectUnauthorized: false });
-  cleanups.push(() => agent.destroy());
+  defer(() => agent.destroy());
   return agent;
 }
 
@@ -56,14 +43,10 @@ function service(targets: readonly Backend[], extra: ConfigObject = {}): ConfigO
   return { targets: targets.map((b) => ({ url: b.url })), ...extra };
 }
 
-function oneRoute(svc: ConfigObject, top: ConfigObject = {}): ConfigObject {
-  return { services: { app: svc }, routes: [{ name: "app", match: { pathPrefix: "/" }, service: "app" }], ...top };
-}
-
 describe("load balancing across real backends", () => {
   test("round-robin: 300 requests over 3 backends land exactly 100 on each", async () => {
     const backends = [await backend(), await backend(), await backend()];
-    const gw = await gateway(oneRoute(service(backends, { balancer: "round-robin" })));
+    const gw = await gateway(oneServiceConfig(service(backends, { balancer: "round-robin" })));
     const agent = clientAgent(10);
     const responses = await sendMany(300, 10, (i) => request({ port: gw.httpsPort, tls: true, path: `/rr/${i}`, agent }));
     assert.deepEqual(
@@ -81,7 +64,7 @@ describe("load balancing across real backends", () => {
     const stable = await backend();
     const canary = await backend();
     const gw = await gateway(
-      oneRoute({
+      oneServiceConfig({
         targets: [
           { url: stable.url, weight: 95 },
           { url: canary.url, weight: 5 },
@@ -100,7 +83,7 @@ describe("load balancing across real backends", () => {
     const stable = await backend();
     const canary = await backend();
     const gw = await gateway(
-      oneRoute({
+      oneServiceConfig({
         balancer: "random",
         targets: [
           { url: stable.url, weight: 95 },
@@ -122,7 +105,7 @@ describe("load balancing across real backends", () => {
       const timer = setTimeout(() => res.writeHead(200).end("slow"), 200);
       res.on("close", () => clearTimeout(timer));
     });
-    const gw = await gateway(oneRoute(service([fast, slow], { balancer: "least-requests" })));
+    const gw = await gateway(oneServiceConfig(service([fast, slow], { balancer: "least-requests" })));
     // 20 concurrent clients in a closed loop for one second, after a warm-up that opens their
     // connections. (With ~50, this 2-core box saturates the one event loop that runs clients, gateway
     // and backends, and the fast target's in-flight count then measures queueing in the test process.)
@@ -152,7 +135,7 @@ describe("load balancing across real backends", () => {
   test("ip-hash: each client (via a trusted proxy's X-Forwarded-For) always lands on the same backend; adding a target moves only ~1/n", async () => {
     const names = ["a", "b", "c"];
     const backends = await Promise.all(names.map((name) => named(name)));
-    const config = (targets: readonly Backend[]) => oneRoute(service(targets, { balancer: "ip-hash" }), { trustedProxies: ["127.0.0.1/32"] });
+    const config = (targets: readonly Backend[]) => oneServiceConfig(service(targets, { balancer: "ip-hash" }), { top: { trustedProxies: ["127.0.0.1/32"] } });
     const gw = await gateway(config(backends));
     const agent = clientAgent(20);
     const clients = Array.from({ length: 200 }, (_, i) => `198.51.${Math.floor(i / 250)}.${(i % 250) + 1}`);
@@ -186,9 +169,7 @@ describe("load balancing across real backends", () => {
 
     // Add a fourth target and reload: consistent hashing moves only the clients the new target takes.
     const added = await named("d");
-    await gw.writeConfig(config([...backends, added]));
-    const reload = await request({ port: gw.adminPort, path: "/api/reload", method: "POST" });
-    assert.equal(reload.status, 200, reload.body);
+    await reloadConfig(gw, config([...backends, added]));
 
     const afterAdd = await assignment(2);
     let moved = 0;

@@ -5,92 +5,23 @@
 // target's circuit open the answer is 503 with Retry-After.
 import assert from "node:assert/strict";
 import type http from "node:http";
-import net from "node:net";
-import type { AddressInfo } from "node:net";
-import { afterEach, describe, test } from "node:test";
-import { startBackend, type Backend, type Handler } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import { upstreamState } from "../../helpers/admin-api.js";
+import { freePort } from "../../helpers/backend.js";
 import { request, type Response } from "../../helpers/client.js";
-import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
-import { fetchMetrics } from "../../helpers/proxy-tools.js";
+import { perTest } from "../../helpers/fixtures.js";
+import { oneServiceConfig, type TestGateway } from "../../helpers/gateway.js";
+import { eventually, fetchMetrics, metricSample } from "../../helpers/proxy-tools.js";
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { backend, gateway, defer } = perTest();
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function backend(handler?: Handler): Promise<Backend> {
-  const started = await startBackend(handler);
-  cleanups.push(() => started.close());
-  return started;
-}
-
-async function gateway(config: ConfigObject): Promise<TestGateway> {
-  const gw = await startGateway(config);
-  cleanups.push(() => gw.close());
-  return gw;
-}
-
-/** A port nobody listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-interface Upstream {
-  readonly service: string;
-  readonly target: string;
-  readonly healthy: boolean;
-  readonly breaker: "closed" | "half-open" | "open";
-  readonly inFlight: number;
-  readonly lastError: string | null;
-}
-
-async function upstream(gw: TestGateway, port: number, service = "app"): Promise<Upstream> {
-  const res = await request({ port: gw.adminPort, path: "/api/upstreams" });
-  assert.equal(res.status, 200, res.body);
-  const found = res.json<Upstream[]>().find((u) => u.service === service && u.target === `127.0.0.1:${port}`);
-  assert.ok(found, `/api/upstreams lists ${service} 127.0.0.1:${port}`);
-  return found;
-}
-
-/** Polls `check` every 20 ms until it returns something other than undefined, or fails after `ms`. */
-async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** One sample of the Prometheus text whose labels are exactly `labels` (in any order). */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const end = line.lastIndexOf("}");
-    const found = new Map<string, string>();
-    for (const match of line.slice(name.length + 1, end).matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) found.set(match[1]!, match[2]!);
-    const wanted = Object.entries(labels);
-    if (found.size === wanted.length && wanted.every(([key, value]) => found.get(key) === value)) return Number(line.slice(end + 2));
-  }
-  return undefined;
-}
+const upstream = (gw: TestGateway, port: number) => upstreamState(gw.adminPort, port);
 
 const breakerState = async (gw: TestGateway, port: number) =>
-  sample(await fetchMetrics(gw.adminPort), "rampart_circuit_breaker_state", { service: "app", target: `127.0.0.1:${port}` });
+  metricSample(await fetchMetrics(gw.adminPort), "rampart_circuit_breaker_state", { service: "app", target: `127.0.0.1:${port}` });
 
 const transitions = async (gw: TestGateway, port: number, state: string) =>
-  sample(await fetchMetrics(gw.adminPort), "rampart_circuit_breaker_transitions_total", { service: "app", target: `127.0.0.1:${port}`, state }) ?? 0;
-
-function oneService(svc: ConfigObject): ConfigObject {
-  return { services: { app: svc }, routes: [{ name: "app", match: { pathPrefix: "/" }, service: "app" }] };
-}
+  metricSample(await fetchMetrics(gw.adminPort), "rampart_circuit_breaker_transitions_total", { service: "app", target: `127.0.0.1:${port}`, state }) ?? 0;
 
 /** `count` GETs one after another; the responses in order. */
 async function sequential(gw: TestGateway, count: number, path = "/x"): Promise<Response[]> {
@@ -107,7 +38,7 @@ describe("per-target circuit breakers", () => {
     const bad = await backend((_req, res) => res.writeHead(badStatus, { "content-type": "text/plain" }).end(badStatus === 500 ? "boom" : "fine now"));
     const good = await backend();
     const gw = await gateway(
-      oneService({
+      oneServiceConfig({
         targets: [{ url: bad.url }, { url: good.url }],
         circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 5, window: "10s", resetTimeout: "1s" },
       }),
@@ -136,7 +67,7 @@ describe("per-target circuit breakers", () => {
     assert.equal(bad.requests.length, 5, "no request reaches a target whose breaker is open");
 
     // After resetTimeout (1 s): half-open, and exactly one trial request goes through. Still failing → open again.
-    await eventually(async () => ((await upstream(gw, bad.port)).breaker === "half-open" ? true : undefined), 3_000, "half-open");
+    await eventually(async () => ((await upstream(gw, bad.port)).breaker === "half-open" ? true : undefined), 3_000, "half-open", 20);
     assert.equal(await breakerState(gw, bad.port), 1);
     const trial = await sequential(gw, 10);
     assert.equal(bad.requests.length, 6, "half-open lets exactly one trial request through");
@@ -149,7 +80,7 @@ describe("per-target circuit breakers", () => {
 
     // The backend recovers: the next trial succeeds, the breaker closes, and it serves its share again.
     badStatus = 200;
-    await eventually(async () => ((await upstream(gw, bad.port)).breaker === "half-open" ? true : undefined), 3_000, "half-open again");
+    await eventually(async () => ((await upstream(gw, bad.port)).breaker === "half-open" ? true : undefined), 3_000, "half-open again", 20);
     const recovered = await sequential(gw, 20);
     assert.deepEqual(statuses(recovered), new Array<number>(20).fill(200));
     assert.equal((await upstream(gw, bad.port)).breaker, "closed");
@@ -165,7 +96,7 @@ describe("per-target circuit breakers", () => {
   test("4xx answers never open a breaker: 50 × 404 leave it closed", async () => {
     const notFound = await backend((_req, res) => res.writeHead(404).end("no such thing"));
     const gw = await gateway(
-      oneService({
+      oneServiceConfig({
         targets: [{ url: notFound.url }],
         circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 5, window: "10s", resetTimeout: "1s" },
       }),
@@ -181,9 +112,9 @@ describe("per-target circuit breakers", () => {
   test("a hanging backend: timeouts.response 300ms → 504, counted by its breaker, which opens → 503 with Retry-After", async () => {
     const pending: http.ServerResponse[] = [];
     const hanging = await backend((_req, res) => void pending.push(res));
-    cleanups.push(() => pending.forEach((res) => res.destroy()));
+    defer(() => pending.forEach((res) => res.destroy()));
     const gw = await gateway(
-      oneService({
+      oneServiceConfig({
         targets: [{ url: hanging.url }],
         timeouts: { response: "300ms" },
         circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 2, window: "10s", resetTimeout: "30s" },
@@ -215,10 +146,10 @@ describe("per-target circuit breakers", () => {
   });
 
   test("connect errors count too: a dead target's breaker opens while retries hide its failures from clients", async () => {
-    const dead = await closedPort();
+    const dead = await freePort();
     const live = await backend();
     const gw = await gateway(
-      oneService({
+      oneServiceConfig({
         targets: [{ url: `http://127.0.0.1:${dead}` }, { url: live.url }],
         retry: { attempts: 2, budget: 100 },
         circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 3, window: "10s", resetTimeout: "30s" },
@@ -233,6 +164,6 @@ describe("per-target circuit breakers", () => {
     assert.equal(await breakerState(gw, dead), 2);
     const metrics = await fetchMetrics(gw.adminPort);
     // Three failed connects (volumeThreshold) were retried; after that the open breaker keeps requests away.
-    assert.equal(sample(metrics, "rampart_upstream_retries_total", { service: "app", result: "sent" }), 3);
+    assert.equal(metricSample(metrics, "rampart_upstream_retries_total", { service: "app", result: "sent" }), 3);
   });
 });

@@ -7,41 +7,18 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import https from "node:https";
-import net from "node:net";
 import type { AddressInfo, Socket } from "node:net";
-import { afterEach, describe, test } from "node:test";
-import { startBackend, type Backend, type Handler } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import { listUpstreams, upstreamState } from "../../helpers/admin-api.js";
+import { freePort, type Backend, type Handler } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
-import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
-import { fetchMetrics } from "../../helpers/proxy-tools.js";
+import { perTest } from "../../helpers/fixtures.js";
+import { oneServiceConfig, type TestGateway } from "../../helpers/gateway.js";
+import { eventually, fetchMetrics, metricSample } from "../../helpers/proxy-tools.js";
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { backend, gateway, defer } = perTest();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function backend(handler?: Handler): Promise<Backend> {
-  const started = await startBackend(handler);
-  cleanups.push(() => started.close());
-  return started;
-}
-
-async function gateway(config: ConfigObject): Promise<TestGateway> {
-  const gw = await startGateway(config);
-  cleanups.push(() => gw.close());
-  return gw;
-}
-
-/** A port nobody listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Hit {
   readonly at: number;
@@ -77,54 +54,12 @@ async function recorder(port = 0): Promise<Recorder> {
       for (const socket of sockets) socket.destroy();
       server.close(() => resolve());
     }));
-  cleanups.push(close);
+  defer(close);
   return { port: bound, url: `http://127.0.0.1:${bound}`, hits, close };
 }
 
-interface Upstream {
-  readonly service: string;
-  readonly target: string;
-  readonly healthy: boolean;
-  readonly breaker: "closed" | "half-open" | "open";
-  readonly inFlight: number;
-  readonly lastError: string | null;
-}
-
-async function upstreams(gw: TestGateway): Promise<Upstream[]> {
-  const res = await request({ port: gw.adminPort, path: "/api/upstreams" });
-  assert.equal(res.status, 200, res.body);
-  return res.json<Upstream[]>();
-}
-
-async function upstream(gw: TestGateway, port: number, service = "app"): Promise<Upstream> {
-  const found = (await upstreams(gw)).find((u) => u.service === service && u.target === `127.0.0.1:${port}`);
-  assert.ok(found, `/api/upstreams lists ${service} 127.0.0.1:${port}`);
-  return found;
-}
-
-/** Polls `check` every 20 ms until it returns something other than undefined, or fails after `ms`. */
-async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** One sample of the Prometheus text whose labels are exactly `labels` (in any order). */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const end = line.lastIndexOf("}");
-    const found = new Map<string, string>();
-    for (const match of line.slice(name.length + 1, end).matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) found.set(match[1]!, match[2]!);
-    const wanted = Object.entries(labels);
-    if (found.size === wanted.length && wanted.every(([key, value]) => found.get(key) === value)) return Number(line.slice(end + 2));
-  }
-  return undefined;
-}
+const upstreams = (gw: TestGateway) => listUpstreams(gw.adminPort);
+const upstream = (gw: TestGateway, port: number) => upstreamState(gw.adminPort, port);
 
 interface Load {
   readonly statuses: number[];
@@ -158,7 +93,7 @@ function startLoad(port: number, workers: number): Load {
       await done;
       agent.destroy();
     })());
-  cleanups.push(stop);
+  defer(stop);
   return { statuses, failures, stop };
 }
 
@@ -168,17 +103,14 @@ describe("failover", () => {
   test("a backend killed under GET load: no client error, out after the fall threshold, back on the same port after the rise threshold, ramped by slow start", async () => {
     const backends = [await recorder(), await recorder(), await recorder()];
     const victim = backends[2]!;
-    const gw = await gateway({
-      services: {
-        app: {
-          targets: backends.map((b) => ({ url: b.url })),
-          healthCheck: fastChecks,
-          retry: { attempts: 2 },
-          slowStart: "2s",
-        },
-      },
-      routes: [{ name: "app", match: { pathPrefix: "/" }, service: "app" }],
-    });
+    const gw = await gateway(
+      oneServiceConfig({
+        targets: backends.map((b) => ({ url: b.url })),
+        healthCheck: fastChecks,
+        retry: { attempts: 2 },
+        slowStart: "2s",
+      }),
+    );
     const load = startLoad(gw.httpsPort, 10);
     const labels = { service: "app", target: `127.0.0.1:${victim.port}` };
 
@@ -194,7 +126,7 @@ describe("failover", () => {
     const down = await eventually(async () => {
       const state = await upstream(gw, victim.port);
       return state.healthy ? undefined : state;
-    }, 3_000, "the killed backend to be marked unhealthy");
+    }, 3_000, "the killed backend to be marked unhealthy", 20);
     const downAfter = Date.now() - killedAt;
     // Two failed probes 100 ms (±10 %) apart: never ejected by the first one alone.
     assert.ok(downAfter >= 80, `marked unhealthy ${downAfter} ms after the kill, before two probes could fail`);
@@ -202,13 +134,13 @@ describe("failover", () => {
     assert.match(down.lastError ?? "", /ECONNREFUSED/);
     assert.equal(down.breaker, "closed", "no breaker configured: it stays closed");
     let metrics = await fetchMetrics(gw.adminPort);
-    assert.equal(sample(metrics, "rampart_upstream_healthy", labels), 0);
+    assert.equal(metricSample(metrics, "rampart_upstream_healthy", labels), 0);
     for (const other of backends.slice(0, 2)) {
-      assert.equal(sample(metrics, "rampart_upstream_healthy", { service: "app", target: `127.0.0.1:${other.port}` }), 1);
+      assert.equal(metricSample(metrics, "rampart_upstream_healthy", { service: "app", target: `127.0.0.1:${other.port}` }), 1);
       assert.equal((await upstream(gw, other.port)).healthy, true);
     }
     // Requests that met the closed port before the ejection were retried elsewhere.
-    assert.ok((sample(metrics, "rampart_upstream_retries_total", { service: "app", result: "sent" }) ?? 0) >= 1, "connect errors were retried");
+    assert.ok((metricSample(metrics, "rampart_upstream_retries_total", { service: "app", result: "sent" }) ?? 0) >= 1, "connect errors were retried");
 
     // Load keeps flowing to the two survivors only.
     await sleep(400);
@@ -216,14 +148,14 @@ describe("failover", () => {
     // Restart it on the same port: back after two good probes.
     const revived = await recorder(victim.port);
     const restartedAt = Date.now();
-    const firstTraffic = await eventually(async () => revived.hits.find((hit) => !hit.probe), 3_000, "traffic to the restarted backend");
+    const firstTraffic = await eventually(async () => revived.hits.find((hit) => !hit.probe), 3_000, "traffic to the restarted backend", 20);
     const recoveredAfter = firstTraffic.at - restartedAt;
     const probesBefore = revived.hits.filter((hit) => hit.probe && hit.at <= firstTraffic.at).length;
     assert.ok(probesBefore >= 2, `traffic came back after ${probesBefore} probe(s), before healthyThreshold (2) probes passed`);
     assert.ok(recoveredAfter < 2_000, `back in rotation only ${recoveredAfter} ms after the restart`);
     assert.equal((await upstream(gw, victim.port)).healthy, true);
     metrics = await fetchMetrics(gw.adminPort);
-    assert.equal(sample(metrics, "rampart_upstream_healthy", labels), 1);
+    assert.equal(metricSample(metrics, "rampart_upstream_healthy", labels), 1);
 
     // Slow start (2 s): in its first half-second back it takes clearly less than its fair share.
     const windowEnd = firstTraffic.at + 500;
@@ -242,27 +174,21 @@ describe("failover", () => {
   });
 
   test("every target down and ejected by health checks → 503 with Retry-After", async () => {
-    const ports = [await closedPort(), await closedPort()];
-    const gw = await gateway({
-      services: { app: { targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })), healthCheck: fastChecks, retry: { attempts: 2 } } },
-      routes: [{ name: "app", match: { pathPrefix: "/" }, service: "app" }],
-    });
-    await eventually(async () => ((await upstreams(gw)).every((u) => !u.healthy) ? true : undefined), 3_000, "both targets to be marked unhealthy");
+    const ports = [await freePort(), await freePort()];
+    const gw = await gateway(oneServiceConfig({ targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })), healthCheck: fastChecks, retry: { attempts: 2 } }));
+    await eventually(async () => ((await upstreams(gw)).every((u) => !u.healthy) ? true : undefined), 3_000, "both targets to be marked unhealthy", 20);
     const res = await request({ port: gw.httpsPort, tls: true, path: "/anything" });
     assert.equal(res.status, 503, res.body);
     assert.equal(res.json<{ error: string }>().error, "no_healthy_target");
     const retryAfter = Number(res.headers["retry-after"]);
     assert.ok(Number.isInteger(retryAfter) && retryAfter > 0, `Retry-After: ${res.headers["retry-after"]}`);
     const metrics = await fetchMetrics(gw.adminPort);
-    for (const port of ports) assert.equal(sample(metrics, "rampart_upstream_healthy", { service: "app", target: `127.0.0.1:${port}` }), 0);
+    for (const port of ports) assert.equal(metricSample(metrics, "rampart_upstream_healthy", { service: "app", target: `127.0.0.1:${port}` }), 0);
   });
 
   test("no health checks and every target refusing connections → 502 (every attempt failed to connect)", async () => {
-    const ports = [await closedPort(), await closedPort()];
-    const gw = await gateway({
-      services: { app: { targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })), retry: { attempts: 2 } } },
-      routes: [{ name: "app", match: { pathPrefix: "/" }, service: "app" }],
-    });
+    const ports = [await freePort(), await freePort()];
+    const gw = await gateway(oneServiceConfig({ targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })), retry: { attempts: 2 } }));
     for (let i = 0; i < 3; i++) {
       const res = await request({ port: gw.httpsPort, tls: true, path: "/anything" });
       assert.equal(res.status, 502, res.body);
@@ -272,7 +198,7 @@ describe("failover", () => {
     // is a 502 and not a 503; each request tried the other target once.
     assert.ok((await upstreams(gw)).every((u) => u.healthy));
     const metrics = await fetchMetrics(gw.adminPort);
-    assert.equal(sample(metrics, "rampart_upstream_retries_total", { service: "app", result: "sent" }), 3);
+    assert.equal(metricSample(metrics, "rampart_upstream_retries_total", { service: "app", result: "sent" }), 3);
   });
 
   test("panic threshold: with 2 of 3 targets failing their checks, panicThreshold 50 spreads load over all three; without it the survivor takes everything", async () => {
@@ -295,7 +221,7 @@ describe("failover", () => {
       ],
     });
     failHealth = true;
-    await eventually(async () => ((await upstreams(gw)).filter((u) => !u.healthy).length === 4 ? true : undefined), 3_000, "two targets of each service to be unhealthy");
+    await eventually(async () => ((await upstreams(gw)).filter((u) => !u.healthy).length === 4 ? true : undefined), 3_000, "two targets of each service to be unhealthy", 20);
 
     const seen = (b: Backend, prefix: string) => b.requests.filter((r) => r.url?.startsWith(prefix)).length;
     for (let i = 0; i < 30; i++) {

@@ -3,14 +3,15 @@
 // recoveredAt for slow start, one log line per transition, stop() and state surviving a new checker.
 import assert from "node:assert/strict";
 import type http from "node:http";
-import net from "node:net";
-import type { AddressInfo } from "node:net";
-import { afterEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { HealthCheckConfig } from "../../../src/config/schema.js";
 import { HealthChecker } from "../../../src/upstream/health-check.js";
 import { Target } from "../../../src/upstream/target.js";
-import { startBackend, type Backend } from "../../helpers/backend.js";
+import { freePort, type Handler } from "../../helpers/backend.js";
+import { perTest } from "../../helpers/fixtures.js";
 import { captureLogger, waitFor, type CapturedLog } from "../../helpers/proxy-tools.js";
+
+const { backend, defer } = perTest();
 
 const fast: HealthCheckConfig = {
   path: "/health",
@@ -32,19 +33,10 @@ function makeTarget(url: string): { target: Target; gauge: number[] } {
   return { target, gauge };
 }
 
-/** A backend whose status for each health check is taken from `status()`. */
-async function statusBackend(status: (index: number) => number): Promise<Backend> {
+/** A backend handler whose status for each health check is taken from `status()`. */
+function statusHandler(status: (index: number) => number): Handler {
   let index = 0;
-  return startBackend((_req, res) => res.writeHead(status(index++)).end("ok"));
-}
-
-/** A port nobody listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return (_req, res) => res.writeHead(status(index++)).end("ok");
 }
 
 function logsAt(log: CapturedLog, level: number): Record<string, unknown>[] {
@@ -53,26 +45,15 @@ function logsAt(log: CapturedLog, level: number): Record<string, unknown>[] {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
 function checker(target: Target, log: CapturedLog, config: Partial<HealthCheckConfig> = {}, onChange?: (target: Target, healthy: boolean) => void) {
   const instance = new HealthChecker("api", { ...fast, ...config }, [target], log.logger, { onChange });
-  cleanups.push(() => instance.stop());
-  return instance;
-}
-
-async function backend(started: Promise<Backend>): Promise<Backend> {
-  const instance = await started;
-  cleanups.push(() => instance.close());
+  defer(() => instance.stop());
   return instance;
 }
 
 describe("active health checks", () => {
   test("targets start healthy and a backend answering 200 stays healthy", async () => {
-    const up = await backend(statusBackend(() => 200));
+    const up = await backend(statusHandler(() => 200));
     const { target, gauge } = makeTarget(up.url);
     const log = captureLogger();
     const health = checker(target, log);
@@ -97,7 +78,7 @@ describe("active health checks", () => {
   });
 
   test("failed probes that are never 3 in a row do not eject (HAProxy fall)", async () => {
-    const flapping = await backend(statusBackend((index) => (index % 3 === 2 ? 200 : 500)));
+    const flapping = await backend(statusHandler((index) => (index % 3 === 2 ? 200 : 500)));
     const { target, gauge } = makeTarget(flapping.url);
     const log = captureLogger();
     checker(target, log).start();
@@ -111,7 +92,7 @@ describe("active health checks", () => {
 
   test("3 consecutive 500s eject once; 2 consecutive 200s bring it back with recoveredAt set", async () => {
     let status = 500;
-    const flaky = await backend(startBackend((_req, res) => res.writeHead(status).end()));
+    const flaky = await backend((_req, res) => res.writeHead(status).end());
     const { target, gauge } = makeTarget(flaky.url);
     const log = captureLogger();
     const changes: boolean[] = [];
@@ -150,7 +131,7 @@ describe("active health checks", () => {
 
   test("thresholds are exact: the 3rd failure ejects, a failure resets the rise streak", async () => {
     let status = 500;
-    const flaky = await backend(startBackend((_req, res) => res.writeHead(status).end()));
+    const flaky = await backend((_req, res) => res.writeHead(status).end());
     const { target } = makeTarget(flaky.url);
     const health = checker(target, captureLogger());
     assert.equal(await health.probeNow(target), false);
@@ -172,7 +153,7 @@ describe("active health checks", () => {
   });
 
   test("a refused connection is a failure", async () => {
-    const { target, gauge } = makeTarget(`http://127.0.0.1:${await closedPort()}`);
+    const { target, gauge } = makeTarget(`http://127.0.0.1:${await freePort()}`);
     const log = captureLogger();
     checker(target, log, { unhealthyThreshold: 1 }).start();
     await waitFor(() => (target.healthy ? undefined : true), 2_000, "ejection");
@@ -182,7 +163,7 @@ describe("active health checks", () => {
   });
 
   test("a backend that never answers, or never finishes its body, fails by timeout", async () => {
-    const silent = await backend(startBackend(() => {}));
+    const silent = await backend(() => {});
     const { target } = makeTarget(silent.url);
     const health = checker(target, captureLogger());
     let started = Date.now();
@@ -191,7 +172,7 @@ describe("active health checks", () => {
     assert.ok(took >= 90 && took < 1_000, `took ${took} ms`);
     assert.equal(target.lastError, "health check: timeout after 100 ms");
 
-    const trickling = await backend(startBackend((_req, res) => void res.writeHead(200).write("partial")));
+    const trickling = await backend((_req, res) => void res.writeHead(200).write("partial"));
     const { target: slowBody } = makeTarget(trickling.url);
     started = Date.now();
     assert.equal(await health.probeNow(slowBody), false);
@@ -200,7 +181,7 @@ describe("active health checks", () => {
   });
 
   test("expectStatus decides: a 302 fails 200-299 and passes the default 200-399", async () => {
-    const redirecting = await backend(startBackend((_req, res) => res.writeHead(302, { location: "/elsewhere" }).end()));
+    const redirecting = await backend((_req, res) => res.writeHead(302, { location: "/elsewhere" }).end());
     const strict = makeTarget(redirecting.url).target;
     const lenient = makeTarget(redirecting.url).target;
     assert.equal(await checker(strict, captureLogger(), { expectStatus: { min: 200, max: 299 } }).probeNow(strict), false);
@@ -210,7 +191,7 @@ describe("active health checks", () => {
   });
 
   test("stop() ends probing, aborts the probe in flight and discards its result", async () => {
-    const up = await backend(statusBackend(() => 200));
+    const up = await backend(statusHandler(() => 200));
     const { target } = makeTarget(up.url);
     const health = checker(target, captureLogger());
     health.start();
@@ -223,7 +204,7 @@ describe("active health checks", () => {
     assert.equal(up.requests.length, probes);
 
     const arrived: http.IncomingMessage[] = [];
-    const silent = await backend(startBackend((req) => void arrived.push(req)));
+    const silent = await backend((req) => void arrived.push(req));
     const hung = makeTarget(silent.url).target;
     const hanging = checker(hung, captureLogger(), { unhealthyThreshold: 1, timeout: 5_000 });
     hanging.start();
@@ -238,7 +219,7 @@ describe("active health checks", () => {
 
   test("a new checker over the same Target (config reload) keeps its health: down stays down until it rises", async () => {
     let status = 500;
-    const flaky = await backend(startBackend((_req, res) => res.writeHead(status).end()));
+    const flaky = await backend((_req, res) => res.writeHead(status).end());
     const { target, gauge } = makeTarget(flaky.url);
     const first = checker(target, captureLogger(), { unhealthyThreshold: 1 });
     await first.probeNow(target);
@@ -256,10 +237,10 @@ describe("active health checks", () => {
 
   test("probes of a fleet are spread over the first interval, not sent in lockstep", async () => {
     const arrivals: number[] = [];
-    const up = await backend(startBackend((_req, res) => void (arrivals.push(Date.now()), res.end())));
+    const up = await backend((_req, res) => void (arrivals.push(Date.now()), res.end()));
     const targets = Array.from({ length: 8 }, () => makeTarget(up.url).target);
     const health = new HealthChecker("api", { ...fast, interval: 400 }, targets, captureLogger().logger);
-    cleanups.push(() => health.stop());
+    defer(() => health.stop());
     const started = Date.now();
     health.start();
     await waitFor(() => (arrivals.length >= 8 ? true : undefined), 2_000, "8 first probes");
@@ -269,7 +250,7 @@ describe("active health checks", () => {
   });
 
   test("a throwing onChange listener is logged and probing goes on", async () => {
-    const { target } = makeTarget(`http://127.0.0.1:${await closedPort()}`);
+    const { target } = makeTarget(`http://127.0.0.1:${await freePort()}`);
     const log = captureLogger();
     const health = checker(target, log, { unhealthyThreshold: 1 }, () => {
       throw new Error("listener bug");

@@ -7,39 +7,16 @@ import assert from "node:assert/strict";
 import https from "node:https";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, test } from "node:test";
-import { startBackend, type Backend, type Handler } from "../../helpers/backend.js";
+import { describe, test } from "node:test";
+import { freePort } from "../../helpers/backend.js";
 import { request, type Response } from "../../helpers/client.js";
-import { startGateway, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
-import { fetchMetrics } from "../../helpers/proxy-tools.js";
+import { perTest } from "../../helpers/fixtures.js";
+import { oneServiceConfig, type TestGateway } from "../../helpers/gateway.js";
+import { fetchMetrics, metricSample } from "../../helpers/proxy-tools.js";
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { backend, gateway, defer } = perTest();
 
-async function backend(handler?: Handler): Promise<Backend> {
-  const started = await startBackend(handler);
-  cleanups.push(() => started.close());
-  return started;
-}
-
-async function gateway(config: ConfigObject): Promise<TestGateway> {
-  const gw = await startGateway(config);
-  cleanups.push(() => gw.close());
-  return gw;
-}
-
-/** A port nobody listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-const deadUrl = async () => `http://127.0.0.1:${await closedPort()}`;
+const deadUrl = async () => `http://127.0.0.1:${await freePort()}`;
 
 /** A TCP server that accepts, waits for the request bytes, then resets the connection. */
 async function resetter(): Promise<{ url: string; received: () => number }> {
@@ -55,7 +32,7 @@ async function resetter(): Promise<{ url: string; received: () => number }> {
     socket.on("close", () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(
+  defer(
     () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -65,29 +42,12 @@ async function resetter(): Promise<{ url: string; received: () => number }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received: () => received };
 }
 
-/** One sample of the Prometheus text whose labels are exactly `labels` (in any order). */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const end = line.lastIndexOf("}");
-    const found = new Map<string, string>();
-    for (const match of line.slice(name.length + 1, end).matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) found.set(match[1]!, match[2]!);
-    const wanted = Object.entries(labels);
-    if (found.size === wanted.length && wanted.every(([key, value]) => found.get(key) === value)) return Number(line.slice(end + 2));
-  }
-  return undefined;
-}
-
 async function retries(gw: TestGateway, service: string): Promise<{ sent: number; overBudget: number }> {
   const metrics = await fetchMetrics(gw.adminPort);
   return {
-    sent: sample(metrics, "rampart_upstream_retries_total", { service, result: "sent" }) ?? 0,
-    overBudget: sample(metrics, "rampart_upstream_retries_total", { service, result: "over_budget" }) ?? 0,
+    sent: metricSample(metrics, "rampart_upstream_retries_total", { service, result: "sent" }) ?? 0,
+    overBudget: metricSample(metrics, "rampart_upstream_retries_total", { service, result: "over_budget" }) ?? 0,
   };
-}
-
-function oneService(svc: ConfigObject): ConfigObject {
-  return { services: { app: svc }, routes: [{ name: "app", match: { pathPrefix: "/" }, service: "app" }] };
 }
 
 const send = (gw: TestGateway, method: string, path: string, body?: string, agent?: https.Agent): Promise<Response> =>
@@ -98,7 +58,7 @@ const count = (statuses: readonly number[], status: number) => statuses.filter((
 describe("retries", () => {
   test("GET, HEAD, PUT and DELETE without a body that meet a closed port are retried on the live target: the client gets 200", async () => {
     const live = await backend();
-    const gw = await gateway(oneService({ targets: [{ url: await deadUrl() }, { url: live.url }], retry: { attempts: 2 } }));
+    const gw = await gateway(oneServiceConfig({ targets: [{ url: await deadUrl() }, { url: live.url }], retry: { attempts: 2 } }));
     const statuses: number[] = [];
     for (const method of ["GET", "HEAD", "PUT", "DELETE"]) {
       for (let i = 0; i < 4; i++) statuses.push((await send(gw, method, `/${method.toLowerCase()}/${i}`)).status);
@@ -120,7 +80,7 @@ describe("retries", () => {
       } else res.writeHead(200).end();
     });
     const b = await backend();
-    const gw = await gateway(oneService({ targets: [{ url: a.url }, { url: b.url }], retry: { attempts: 2, budget: 100 } }));
+    const gw = await gateway(oneServiceConfig({ targets: [{ url: a.url }, { url: b.url }], retry: { attempts: 2, budget: 100 } }));
     const statuses: number[] = [];
     // Round-robin alternates, so A gets both a POST and a PUT (idempotent, but with a body).
     for (const [i, method] of ["POST", "POST", "PUT", "PUT", "POST", "POST", "PUT", "PUT"].entries()) {
@@ -137,7 +97,7 @@ describe("retries", () => {
 
   test("a POST, or a PUT with a body, that meets a closed port is not retried either: 502", async () => {
     const live = await backend();
-    const gw = await gateway(oneService({ targets: [{ url: await deadUrl() }, { url: live.url }], retry: { attempts: 2, budget: 100 } }));
+    const gw = await gateway(oneServiceConfig({ targets: [{ url: await deadUrl() }, { url: live.url }], retry: { attempts: 2, budget: 100 } }));
     const statuses: number[] = [];
     for (const [i, method] of ["POST", "POST", "PUT", "PUT"].entries()) statuses.push((await send(gw, method, `/p/${i}`, "payload")).status);
     assert.deepEqual([...statuses].sort(), [200, 200, 502, 502]);
@@ -148,7 +108,7 @@ describe("retries", () => {
   test("a GET reset after it was sent on a fresh connection is not retried (the backend may have acted): 502", async () => {
     const reset = await resetter();
     const live = await backend();
-    const gw = await gateway(oneService({ targets: [{ url: reset.url }, { url: live.url }], retry: { attempts: 2, budget: 100 } }));
+    const gw = await gateway(oneServiceConfig({ targets: [{ url: reset.url }, { url: live.url }], retry: { attempts: 2, budget: 100 } }));
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await send(gw, "GET", `/g/${i}`)).status);
     assert.deepEqual([...statuses].sort(), [200, 200, 502, 502]);
@@ -170,7 +130,7 @@ describe("retries", () => {
         req.socket.destroy();
       } else res.writeHead(200, { connection: "keep-alive" }).end("fresh");
     });
-    const gw = await gateway(oneService({ targets: [{ url: stale.url }], retry: { attempts: 2 } }));
+    const gw = await gateway(oneServiceConfig({ targets: [{ url: stale.url }], retry: { attempts: 2 } }));
     const first = await send(gw, "GET", "/one");
     assert.equal(first.status, 200);
     // The gateway's pool now holds that connection; the next request reuses it and meets the drop.
@@ -211,9 +171,9 @@ describe("retries", () => {
 
   test("retry budget 0: once the 10-token reserve is spent, failed connects are no longer retried (over_budget) and clients get 502", async () => {
     const live = await backend();
-    const gw = await gateway(oneService({ targets: [{ url: await deadUrl() }, { url: live.url }], retry: { attempts: 2, budget: 0 } }));
+    const gw = await gateway(oneServiceConfig({ targets: [{ url: await deadUrl() }, { url: live.url }], retry: { attempts: 2, budget: 0 } }));
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
-    cleanups.push(() => agent.destroy());
+    defer(() => agent.destroy());
     const statuses: number[] = [];
     for (let i = 0; i < 100; i++) statuses.push((await send(gw, "GET", `/b/${i}`, undefined, agent)).status);
     const failed = count(statuses, 502);
