@@ -178,7 +178,6 @@ export class Gateway {
     );
     for (const service of this.#generation.services.values()) service.close();
     this.#acme?.stop();
-    this.#forwarder.close();
     this.#accessLog.close();
     this.#bans.stop();
     await this.#state.close();

@@ -85,10 +85,6 @@ export class Forwarder {
     this.#proxy.ws(ctx.req, ctx.socket, ctx.upgradeHead, { target: target.url }, onProxyError);
   }
 
-  close(): void {
-    this.#proxy.removeAllListeners("proxyReq");
-  }
-
   #optionsFor(target: Target, service: Service): ServerOptions {
     let options = this.#targetOptions.get(target);
     if (options === undefined) {
