@@ -329,7 +329,7 @@ export const configSchema = z
       .strictObject({
         // An IPv6 client owns a whole prefix (a /64 is one subscriber); banning one address of it is useless.
         ipv6Prefix: wholeNumber().min(48).max(128).default(64),
-        // Bans kept at most; past it the ban ending soonest is dropped first.
+        // Bans kept at most; past it an expired ban is dropped first, else the oldest.
         maxEntries: wholeNumber().min(1).default(2_000_000),
       })
       .prefault({}),
