@@ -24,19 +24,20 @@ export const rateLimitStage: StageFactory = ({ config, metrics }) => {
   const apply = (ctx: RequestContext, policy: Policy, decision: Decision): StageResult => {
     if (decision.kind === "store-unavailable") return failClosed ? STORE_DOWN : undefined;
     const resetSeconds = Math.max(0, Math.ceil(decision.resetMs / 1000));
-    const headers = {
-      "ratelimit-limit": policy.limit,
-      "ratelimit-remaining": decision.remaining,
-      "ratelimit-reset": resetSeconds,
-    };
     if (decision.kind === "allowed") {
+      // Set one by one: the allowed path is every request, and needs no header object of its own.
       const res = ctx.res;
-      if (res !== undefined) for (const name in headers) res.setHeader(name, headers[name as keyof typeof headers]);
+      if (res !== undefined) {
+        res.setHeader("ratelimit-limit", policy.limit);
+        res.setHeader("ratelimit-remaining", decision.remaining);
+        res.setHeader("ratelimit-reset", resetSeconds);
+      }
       return undefined;
     }
     ctx.rateLimited = true;
     rejectionsFor(policy.name, ctx.route!.name).inc();
-    return { status: 429, error: "rate_limited", headers: { ...headers, "retry-after": Math.max(1, resetSeconds) } };
+    const headers = { "ratelimit-limit": policy.limit, "ratelimit-remaining": 0, "ratelimit-reset": resetSeconds, "retry-after": Math.max(1, resetSeconds) };
+    return { status: 429, error: "rate_limited", headers };
   };
 
   return {

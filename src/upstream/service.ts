@@ -24,6 +24,8 @@ export class Service {
   readonly #balancer: Balancer;
   readonly #healthChecker: HealthChecker | undefined;
   readonly #panicShare: number;
+  /** Reused by every pick (pick is synchronous), so choosing a target allocates nothing. */
+  readonly #pickContext = { clientIp: "", now: 0 };
 
   constructor(
     readonly name: string,
@@ -72,7 +74,9 @@ export class Service {
     const targets = this.targets;
     let eligible = 0;
     for (const target of targets) if (target.isEligible() && !exclude?.includes(target)) eligible++;
-    const context = { clientIp, now: Date.now() };
+    const context = this.#pickContext;
+    context.clientIp = clientIp;
+    context.now = Date.now();
     if (eligible === targets.length) return this.#balancer.pick(targets, context);
 
     let candidates: Target[];

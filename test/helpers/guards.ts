@@ -36,9 +36,13 @@ export function guardsFixture(handler?: Handler): GuardsFixture {
 }
 
 /** A TLS handshake attempt: "secure" when it completes, "closed" when the server ends the connection first. */
-export function tlsHandshake(port: number, ms = 2_000): Promise<"secure" | "closed" | "timeout"> {
+export function tlsHandshake(port: number, options: { localAddress?: string; ms?: number } = {}): Promise<"secure" | "closed" | "timeout"> {
+  const { localAddress, ms = 2_000 } = options;
   return new Promise((resolve) => {
-    const socket = tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false });
+    // localAddress: another loopback source (127.0.0.2), to be a client other than the test itself.
+    const tcp = net.connect({ host: "127.0.0.1", port, localAddress });
+    tcp.on("error", () => {});
+    const socket = tls.connect({ socket: tcp, servername: "localhost", rejectUnauthorized: false });
     const timer = setTimeout(() => {
       socket.destroy();
       resolve("timeout");

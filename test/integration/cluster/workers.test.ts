@@ -6,11 +6,11 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import https from "node:https";
-import net from "node:net";
 import { join } from "node:path";
 import tls from "node:tls";
 import { describe, test } from "node:test";
 import type { ListedBan } from "../../helpers/admin-api.js";
+import { tlsHandshake } from "../../helpers/guards.js";
 import { request, type Response } from "../../helpers/client.js";
 import { clusterFiles, type ClusterFiles } from "../../helpers/cluster.js";
 import { perTest } from "../../helpers/fixtures.js";
@@ -175,12 +175,12 @@ describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
     assert.equal(new Set(logins.map((line) => line.pid)).size, 1, "one worker decided the ban");
 
     // Within a second every worker closes new connections from 127.0.0.2 before any TLS byte.
-    await eventually(async () => ((await Promise.all(Array.from({ length: 10 }, () => tlsFrom(setup.httpsPort, source)))).every((outcome) => outcome === "closed") ? true : undefined), 1_000, "every worker closing 127.0.0.2");
+    await eventually(async () => ((await Promise.all(Array.from({ length: 10 }, () => tlsHandshake(setup.httpsPort, { localAddress: source })))).every((outcome) => outcome === "closed") ? true : undefined), 1_000, "every worker closing 127.0.0.2");
     assert.ok(Date.now() - bannedAt < 1_500, `enforced everywhere after ${Date.now() - bannedAt} ms`);
-    const outcomes = await Promise.all(Array.from({ length: 10 }, () => tlsFrom(setup.httpsPort, source)));
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => tlsHandshake(setup.httpsPort, { localAddress: source })));
     assert.deepEqual(outcomes, Array<string>(10).fill("closed"));
     // 127.0.0.1 is still served, and the listing on the primary's admin shows the ban.
-    assert.equal(await tlsFrom(setup.httpsPort, "127.0.0.1"), "secure");
+    assert.equal(await tlsHandshake(setup.httpsPort, { localAddress: "127.0.0.1" }), "secure");
     const listed = await request({ port: setup.adminPort, path: "/api/bans" });
     assert.equal(listed.status, 200, listed.body);
     const ban = listed.json<ListedBan[]>().find((entry) => entry.ip === source);
@@ -305,21 +305,3 @@ function requestFrom(port: number, localAddress: string, path: string, agent: ht
   });
 }
 
-/** A fresh TLS connection from `localAddress`: "secure" once the handshake completes, "closed" if the server closed it first (within 2 s). */
-function tlsFrom(port: number, localAddress: string): Promise<"secure" | "closed" | "timeout"> {
-  return new Promise((resolve) => {
-    const tcp = net.connect({ host: "127.0.0.1", port, localAddress });
-    tcp.on("error", () => {});
-    const socket = tls.connect({ socket: tcp, rejectUnauthorized: false, servername: "localhost" });
-    const timer = setTimeout(() => finish("timeout"), 2_000);
-    function finish(outcome: "secure" | "closed" | "timeout") {
-      clearTimeout(timer);
-      socket.destroy();
-      tcp.destroy();
-      resolve(outcome);
-    }
-    socket.once("secureConnect", () => finish("secure"));
-    socket.once("error", () => finish("closed"));
-    socket.once("close", () => finish("closed"));
-  });
-}

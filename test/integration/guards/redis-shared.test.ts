@@ -4,8 +4,7 @@
 // one DELETE, re-applied by a restarted instance from Redis, and escalated across instances.
 import assert from "node:assert/strict";
 import type http from "node:http";
-import net from "node:net";
-import tls from "node:tls";
+import { tlsHandshake } from "../../helpers/guards.js";
 import { after, before, describe, test } from "node:test";
 import { addBan, listBans, type ListedBan } from "../../helpers/admin-api.js";
 import { rejectLogins } from "../../helpers/backend.js";
@@ -188,45 +187,27 @@ describe("two instances sharing one Redis", { timeout: 60_000 }, () => {
     assert.equal(await metric(b, 'rampart_bans_total{jail="auth"}'), 1);
   });
 
-  /** Opens a TLS connection from `localAddress`: "secure" once the handshake completed, "closed" if the server closed it first. */
-  function tlsFrom(gw: TestGateway, localAddress: string): Promise<"secure" | "closed"> {
-    return new Promise((resolve) => {
-      // tls.connect's types do not take localAddress: open the TCP connection ourselves and wrap it.
-      const tcp = net.connect({ host: "127.0.0.1", port: gw.httpsPort, localAddress });
-      tcp.on("error", () => {});
-      const socket = tls.connect({ socket: tcp, rejectUnauthorized: false, servername: "localhost" });
-      const timer = setTimeout(() => finish("closed"), 2_000);
-      function finish(outcome: "secure" | "closed") {
-        clearTimeout(timer);
-        socket.destroy();
-        tcp.destroy();
-        resolve(outcome);
-      }
-      socket.once("secureConnect", () => finish("secure"));
-      socket.once("error", () => finish("closed"));
-      socket.once("close", () => finish("closed"));
-    });
-  }
+
 
   test("a socket address banned on A is closed by B at accept, before the TLS handshake", async () => {
     const { a, b } = await pair();
     const source = "127.0.0.2"; // loopback answers the whole 127/8: a second client address on this host
-    assert.equal(await tlsFrom(b, source), "secure", "127.0.0.2 can reach B before the ban");
+    assert.equal(await tlsHandshake(b.httpsPort, { localAddress: source }), "secure", "127.0.0.2 can reach B before the ban");
     const rejected = 'rampart_connections_rejected_total{reason="banned"}';
     const before = await metric(b, rejected);
 
     const added = await admin(a, "POST", "/api/bans", { ip: source, duration: "10m", reason: "socket ban" });
     assert.equal(added.status, 201, added.body);
     const started = Date.now();
-    await eventually(async () => ((await tlsFrom(b, source)) === "closed" ? true : undefined), 1_000, "B closing 127.0.0.2 at accept");
+    await eventually(async () => ((await tlsHandshake(b.httpsPort, { localAddress: source })) === "closed" ? true : undefined), 1_000, "B closing 127.0.0.2 at accept");
     assert.ok(Date.now() - started < 1_000);
     assert.ok((await metric(b, rejected)) > before, "counted as banned at accept on B");
-    assert.equal(await tlsFrom(a, source), "closed");
+    assert.equal(await tlsHandshake(a.httpsPort, { localAddress: source }), "closed");
     // The test client's own address is untouched.
-    assert.equal(await tlsFrom(b, "127.0.0.1"), "secure");
+    assert.equal(await tlsHandshake(b.httpsPort, { localAddress: "127.0.0.1" }), "secure");
 
     assert.equal((await admin(a, "DELETE", `/api/bans/${source}`)).status, 200);
-    await eventually(async () => ((await tlsFrom(b, source)) === "secure" ? true : undefined), 1_000, "B admitting 127.0.0.2 again");
+    await eventually(async () => ((await tlsHandshake(b.httpsPort, { localAddress: source })) === "secure" ? true : undefined), 1_000, "B admitting 127.0.0.2 again");
   });
 
   test("a restarted instance re-applies bans from Redis and keeps following changes", async () => {
