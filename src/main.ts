@@ -3,6 +3,7 @@
 // replaces atomically; what must outlive a reload (listeners, metrics, the forwarder) lives here.
 import { isIP, type AddressInfo } from "node:net";
 import type http from "node:http";
+import { performance } from "node:perf_hooks";
 import { ConfigError, formatProblem, loadConfigFile, loadConfigText } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -10,6 +11,12 @@ import { AccessLog, type LineSink } from "./observability/access-log.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { requestObserver } from "./observability/request-log.js";
 import { BanManager } from "./guards/bans.js";
+import { ClientConcurrency } from "./guards/client-concurrency.js";
+import { canonicalIp } from "./guards/ip.js";
+import { EventLoopLag } from "./observability/event-loop.js";
+import { GatewayError } from "./pipeline/errors.js";
+import { Linger } from "./pipeline/linger.js";
+import { BodyProgress } from "./proxy/body-progress.js";
 import { offenceTracker } from "./guards/jails.js";
 import type { RequestObserver } from "./pipeline/pipeline.js";
 import { createSharedState, type SharedState } from "./state/shared-state.js";
@@ -19,7 +26,9 @@ import { adminApi } from "./server/admin-api.js";
 import { createAdminServer, listenAdmin } from "./server/admin.js";
 import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
 import { alpnChallengeFilter } from "./server/alpn-challenge.js";
-import { createHttpServer, createHttpsServer, handshakeTimeout, listen, type Listener, type SocketFilter } from "./server/listeners.js";
+import { createHttpServer, createHttpsServer, handshakeTimeout, listen, type EdgeHooks, type Listener, type SocketFilter } from "./server/listeners.js";
+import { serveWithoutUpgrade, type Refusal } from "./server/odd-requests.js";
+import { SendWatch } from "./server/send-watch.js";
 import { plainHttpHandler } from "./server/plain-http.js";
 import { drain } from "./server/shutdown.js";
 import { AcmeManager } from "./tls/acme/acme-manager.js";
@@ -66,6 +75,14 @@ export class Gateway {
   readonly #bans: BanManager;
   readonly #onFinished: RequestObserver;
   readonly #listeners: Listener[] = [];
+  readonly #concurrency = new ClientConcurrency();
+  readonly #bodies: BodyProgress;
+  readonly #linger: Linger;
+  readonly #sendWatch: SendWatch;
+  readonly #eventLoop: EventLoopLag;
+  readonly #poolSweep: NodeJS.Timeout;
+  /** Why /readyz last said 503 ("" while ready): logged once per change, not per probe. */
+  #notReadyReason = "";
   #admin: http.Server | undefined;
   #addresses: GatewayAddresses | undefined;
   #closing: Promise<void> | undefined;
@@ -89,6 +106,20 @@ export class Gateway {
     this.#bans = new BanManager(config.bans, () => this.#state, this.metrics, this.logger, (ip) => this.#generation.guards.allowlist.has(ip));
     this.#onFinished = requestObserver(this.metrics, this.#accessLog, () => this.config.log.access, offenceTracker(this.#bans, this.logger));
     this.#gate = new ConnectionGate(() => this.config.limits, this.metrics, (ip) => this.#classifyConnection(ip));
+    this.#bodies = new BodyProgress(() => this.metrics.clientTimeouts.inc({ kind: "body" }));
+    this.#linger = new Linger(
+      () => this.config.limits,
+      (outcome) => this.metrics.lingeringCloses.inc({ outcome }),
+    );
+    this.#sendWatch = new SendWatch(
+      () => this.config.limits.sendTimeout,
+      (count) => {
+        this.metrics.clientTimeouts.inc({ kind: "send" }, count);
+        this.logger.warn({ connections: count, sendTimeout: this.config.limits.sendTimeout }, "closed connections whose client stopped reading its response");
+      },
+    );
+    this.#eventLoop = new EventLoopLag(this.metrics.eventLoopLag);
+    this.#poolSweep = setInterval(() => this.#sweepPools(), 1_000).unref();
     this.#generation = buildGeneration(config, this.#shared());
   }
 
@@ -177,6 +208,10 @@ export class Gateway {
       this.config.shutdownGrace,
     );
     for (const service of this.#generation.services.values()) service.close();
+    clearInterval(this.#poolSweep);
+    this.#bodies.close();
+    this.#sendWatch.close();
+    this.#eventLoop.close();
     this.#acme?.stop();
     this.#accessLog.close();
     this.#bans.stop();
@@ -197,7 +232,38 @@ export class Gateway {
       logger: this.logger,
       forwarder: this.#forwarder,
       onFinished: this.#onFinished,
+      concurrency: this.#concurrency,
+      bodies: this.#bodies,
+      linger: this.#linger,
     };
+  }
+
+  /** Fails requests that waited for a pooled upstream socket longer than their service's connect timeout. */
+  #sweepPools(): void {
+    const now = performance.now();
+    for (const service of this.#generation.services.values()) {
+      service.sweepQueue(now, (request) =>
+        request.destroy(new GatewayError("UPSTREAM_POOL_TIMEOUT", `every connection to ${service.name} stayed busy for ${service.connectTimeout} ms`)),
+      );
+    }
+  }
+
+  /** One access-log line for an answer given before the pipeline saw the request (parser refusals, CONNECT). */
+  #logRefusal(refusal: Refusal): void {
+    if (!this.config.log.access) return;
+    this.#accessLog.write({
+      requestId: refusal.requestId,
+      clientIp: canonicalIp((refusal.socket as { remoteAddress?: string }).remoteAddress),
+      method: refusal.method,
+      host: "",
+      path: refusal.path,
+      status: refusal.status,
+      bytes: 0,
+      durationMs: 0,
+      route: undefined,
+      target: undefined,
+      failure: refusal.reason,
+    });
   }
 
   /** At accept, before any byte is read: allowlisted clients skip every limit; denied and banned ones are closed. */
@@ -227,9 +293,25 @@ export class Gateway {
     });
   }
 
-  /** For /readyz: ready once listening; names still waiting for their ACME certificate. */
-  readiness(): { ready: boolean; detail: { pendingCertificates: string[] } } {
-    return { ready: this.#ready, detail: { pendingCertificates: this.#acme?.pending() ?? [] } };
+  /**
+   * For /readyz: ready once listening, and while the gateway can make progress: no service whose pool
+   * has been full with nothing completing for readiness.upstreamStall, and an event loop that keeps up.
+   */
+  readiness(): { ready: boolean; detail: { pendingCertificates: string[]; stalledServices: string[]; eventLoopLagSeconds: number; reason?: string } } {
+    const { upstreamStall, eventLoopLag } = this.config.readiness;
+    const now = performance.now();
+    const stalledServices = [...this.#generation.services.values()].filter((service) => service.stalledFor(now) >= upstreamStall).map((service) => service.name);
+    const lagSeconds = this.#eventLoop.seconds;
+    let reason = this.#ready ? "" : "not listening";
+    if (reason === "" && stalledServices.length > 0) reason = `upstream pool saturated with no response for ${upstreamStall} ms: ${stalledServices.join(", ")}`;
+    if (reason === "" && eventLoopLag > 0 && lagSeconds * 1000 > eventLoopLag) reason = `event loop lag p99 ${lagSeconds.toFixed(3)} s over ${eventLoopLag} ms`;
+    if (reason !== this.#notReadyReason && this.#ready) {
+      if (reason === "") this.logger.info("ready again");
+      else this.logger.warn({ reason }, "not ready: the gateway cannot make progress");
+    }
+    this.#notReadyReason = reason;
+    const detail = { pendingCertificates: this.#acme?.pending() ?? [], stalledServices, eventLoopLagSeconds: lagSeconds };
+    return { ready: reason === "", detail: reason === "" ? detail : { ...detail, reason } };
   }
 
   get bans(): BanManager {
@@ -253,6 +335,12 @@ export class Gateway {
       upgrade: (req: http.IncomingMessage, socket: import("node:stream").Duplex, head: Buffer, encrypted: boolean) =>
         this.#generation.pipeline.handleUpgrade(req, socket, head, encrypted),
     };
+    const edge: EdgeHooks = {
+      metrics: this.metrics,
+      logger: this.logger,
+      sendWatch: this.#sendWatch,
+      observeRefusal: (refusal) => this.#logRefusal(refusal),
+    };
     const httpsServer = createHttpsServer(
       config.limits,
       {
@@ -261,8 +349,7 @@ export class Gateway {
         sniCallback: (name, callback) => this.#certificates.sniCallback(name, callback),
       },
       handlers,
-      this.metrics,
-      this.logger,
+      edge,
     );
     const httpsListener = await listen(config.listen.https, httpsServer, this.#gate, this.logger, this.#alpnChallenges(config));
     this.#listeners.push(httpsListener);
@@ -277,11 +364,11 @@ export class Gateway {
       config.limits,
       plain,
       (req, socket, head) => {
-        if (this.config.tls.redirectHttp) socket.destroy();
+        // With the redirect on, a WebSocket handshake over plain HTTP gets the same 308 as any request.
+        if (this.config.tls.redirectHttp) serveWithoutUpgrade(req, socket, plain, edge.observeRefusal);
         else handlers.upgrade(req, socket, head, false);
       },
-      this.metrics,
-      this.logger,
+      edge,
     );
     const httpListener = await listen(config.listen.http, httpServer, this.#gate, this.logger);
     this.#listeners.push(httpListener);

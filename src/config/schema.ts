@@ -298,7 +298,35 @@ export const configSchema = z
         headersTimeout: duration.prefault("10s"),
         requestTimeout: duration.prefault("60s"),
         idleTimeout: duration.prefault("30s"),
+        // A response whose bytes do not move for this long (the client stopped reading) is aborted both ways.
+        sendTimeout: duration.prefault("30s"),
+        // A request body that does not move for this long is answered 408 and its upstream attempt aborted.
+        bodyTimeout: duration.prefault("10s"),
+        // Behind a NAT every client shares one address: raise this rather than lock them all out.
         maxConnectionsPerIp: wholeNumber().min(1).default(256),
+        // Requests one client address may have in progress at once (429 beyond): what bounds how many
+        // upstream sockets a slow reader or slow uploader can pin.
+        maxRequestsInFlightPerIp: wholeNumber().min(1).default(64),
+        // Header lines per request (431 beyond); Node would otherwise drop lines past the 2,000th silently.
+        maxHeaderCount: wholeNumber().min(1).max(10_000).default(100),
+        // After answering before a request body was read (413, 429, 403, ...), incoming bytes are
+        // discarded for at most this long and this many bytes before the connection closes, so the
+        // client reads the answer instead of a reset (nginx's lingering close).
+        // Request bodies up to this size are read whole before a target is contacted (nginx's request
+        // buffering, bounded): a slow upload then holds no upstream socket. Larger bodies stream once
+        // this much has arrived. "0" streams every body at once.
+        requestBuffer: size.prefault("64KiB"),
+        lingerTime: duration.prefault("10s"),
+        lingerBytes: size.prefault("8MiB"),
+      })
+      .prefault({}),
+    // When /readyz turns 503 because the gateway cannot make progress (Rampart extension).
+    readiness: z
+      .strictObject({
+        // A service whose connection pool is full and has completed no response for this long.
+        upstreamStall: duration.prefault("30s"),
+        // The event loop's delay (p99 over the last few seconds) above this; "0s" turns the check off.
+        eventLoopLag: duration.prefault("2s"),
       })
       .prefault({}),
     log: z

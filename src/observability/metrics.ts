@@ -118,6 +118,24 @@ export class GatewayMetrics {
     labelNames: ["code"] as const,
     registers: [this.registry],
   });
+  readonly clientTimeouts = new Counter({
+    name: "rampart_client_timeouts_total",
+    help: "Clients cut off for being too slow: send (a response not read for limits.sendTimeout), body (a request body stalled for limits.bodyTimeout).",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly lingeringCloses = new Counter({
+    name: "rampart_lingering_closes_total",
+    help: "Connections closed after an early answer while the client was still sending, by outcome (drained, time_limit, byte_limit).",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly eventLoopLag = new Gauge({
+    name: "rampart_event_loop_lag_seconds",
+    help: "p99 delay of the event loop over the last 5 s; /readyz turns 503 above readiness.eventLoopLag.",
+    aggregator: "max",
+    registers: [this.registry],
+  });
 
   readonly #routes = new Map<string, RouteMetrics>();
   // Gauges above carry an aggregator for node:cluster's AggregatorRegistry: counters and in-flight
@@ -139,6 +157,8 @@ export class GatewayMetrics {
     // Series that exist from the start, so dashboards and alerts see 0 rather than "no data".
     for (const reason of ["banned", "denied", "connection_limit"]) this.connectionsRejected.inc({ reason }, 0);
     for (const result of ["success", "failure"]) this.configReloads.inc({ result }, 0);
+    for (const kind of ["send", "body"]) this.clientTimeouts.inc({ kind }, 0);
+    for (const outcome of ["drained", "time_limit", "byte_limit"]) this.lingeringCloses.inc({ outcome }, 0);
   }
 
   /** Cached per route name: survives reloads so counters keep their children. */

@@ -2,11 +2,13 @@
 // precompute here (regexes, sets, label children) so the stage's run() does no setup per request.
 import type { Config } from "../config/schema.js";
 import type { BanManager } from "../guards/bans.js";
+import type { ClientConcurrency } from "../guards/client-concurrency.js";
 import type { CidrSet } from "../guards/ip.js";
 import type { Jail } from "../guards/jails.js";
 import type { Policy } from "../guards/rate-limit.js";
 import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
+import type { BodyProgress } from "../proxy/body-progress.js";
 import type { Forwarder } from "../proxy/forwarder.js";
 import type { Route } from "../routing/route.js";
 import type { RouteTable } from "../routing/route-table.js";
@@ -19,6 +21,8 @@ export interface GuardSet {
   readonly denylist: CidrSet;
   readonly jails: ReadonlyMap<string, Jail>;
   readonly policies: ReadonlyMap<string, Policy>;
+  /** Requests in progress per client address; outlives reloads. */
+  readonly concurrency: ClientConcurrency;
 }
 
 export interface BuildContext {
@@ -28,6 +32,8 @@ export interface BuildContext {
   readonly logger: Logger;
   readonly forwarder: Forwarder;
   readonly guards: GuardSet;
+  /** Request bodies still arriving, for limits.bodyTimeout; outlives reloads. */
+  readonly bodies: BodyProgress;
 }
 
 export type StageFactory = (build: BuildContext) => Stage;

@@ -5,17 +5,20 @@ import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
+import type { BodyProgress } from "../proxy/body-progress.js";
 import type { Forwarder } from "../proxy/forwarder.js";
 import { compileHeaderEdits, type Route } from "../routing/route.js";
 import { RouteTable } from "../routing/route-table.js";
 import { Service } from "../upstream/service.js";
 import type { TargetRegistry } from "../upstream/target-registry.js";
 import type { BanManager } from "../guards/bans.js";
+import type { ClientConcurrency } from "../guards/client-concurrency.js";
 import { CidrSet } from "../guards/ip.js";
 import { compileJails } from "../guards/jails.js";
 import { compilePolicies } from "../guards/rate-limit.js";
 import type { LimiterFactory } from "../state/limiters.js";
 import type { GuardSet } from "./build-context.js";
+import type { Linger } from "./linger.js";
 import { Pipeline, type RequestObserver } from "./pipeline.js";
 import { requestPath } from "./stages.js";
 
@@ -35,6 +38,9 @@ export interface BuildShared {
   readonly logger: Logger;
   readonly forwarder: Forwarder;
   readonly onFinished: RequestObserver;
+  readonly concurrency: ClientConcurrency;
+  readonly bodies: BodyProgress;
+  readonly linger: Linger;
 }
 
 export function buildGeneration(config: Config, shared: BuildShared, previous?: Generation): Generation {
@@ -54,6 +60,7 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
     denylist: new CidrSet(config.denylist),
     jails: compileJails(config, shared.limiter),
     policies: compilePolicies(config, shared.limiter),
+    concurrency: shared.concurrency,
   };
   const allJails = [...guards.jails.values()];
   const routes = new RouteTable<Route>(
@@ -73,9 +80,9 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
     ),
   );
   shared.targets.retainOnly(new Set([...services.values()].flatMap((service) => service.targets)));
-  const build = { config, routes, guards, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder };
+  const build = { config, routes, guards, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder, bodies: shared.bodies };
   const stages = requestPath.map((factory) => factory(build));
-  return { config, guards, pipeline: new Pipeline(stages, shared.onFinished, shared.logger), routes, services };
+  return { config, guards, pipeline: new Pipeline(stages, shared.onFinished, shared.logger, shared.linger), routes, services };
 }
 
 /** Services of `previous` that `next` no longer uses: their pools close once in-flight requests are done. */

@@ -1,8 +1,10 @@
 // Everything the stages learn about one request, in one object with a fixed shape (a class, so every
 // request context shares one hidden class and property access stays monomorphic on the hot path).
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
+import type { ClientConcurrency } from "../guards/client-concurrency.js";
 import type { Jail } from "../guards/jails.js";
+import type { Linger } from "./linger.js";
 import type { Route } from "../routing/route.js";
 import type { Target } from "../upstream/target.js";
 
@@ -51,8 +53,12 @@ export class RequestContext {
   onUpstreamFailure: ((ctx: RequestContext, error: Error) => void) | undefined = undefined;
   /** For WebSocket upgrades, which have no ServerResponse: 101 once switched, else the refusal's status. */
   upgradeStatus = 101;
+  /** The request body as buffered by the request-body stage, to send upstream instead of `req`. */
+  body: Readable | undefined = undefined;
+  /** The per-address in-flight count this request holds (maxRequestsInFlightPerIp), released when it closes. */
+  concurrencySlot: ClientConcurrency | undefined = undefined;
   /** socket.bytesWritten when the request began: the difference is this response's size. */
-  readonly bytesWrittenBefore: number;
+  bytesWrittenBefore: number;
 
   constructor(
     readonly req: IncomingMessage,
@@ -62,6 +68,8 @@ export class RequestContext {
     readonly upgradeHead: Buffer | undefined,
     readonly encrypted: boolean,
     readonly startedAt: number,
+    /** How an early answer closes the connection while the client is still sending (linger.ts). */
+    readonly linger: Linger,
   ) {
     this.bytesWrittenBefore = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
   }

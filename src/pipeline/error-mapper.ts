@@ -9,11 +9,10 @@ import { writeReply } from "./respond.js";
 export function mapError(ctx: RequestContext, error: unknown, logger: Logger): void {
   const code: ErrorCode = error instanceof GatewayError ? error.code : "INTERNAL";
   ctx.failure = code;
-  const { status, error: reason } = errorCodes[code];
   if (code === "INTERNAL") {
     logger.error({ err: error, requestId: ctx.requestId }, "unexpected error on the request path");
   } else {
     logger.debug({ code, requestId: ctx.requestId, target: ctx.target?.key, message: (error as Error).message }, "request failed");
   }
-  writeReply(ctx, { status, error: reason });
+  writeReply(ctx, errorCodes[code]);
 }

@@ -1,11 +1,14 @@
 // Runs the ordered stages (declared in stages.ts) for one request. Synchronous stages run in one loop
 // with no Promise allocated; a stage that returns a Promise suspends the loop until it settles.
+// The request's finish phase (what it holds is released when its response closes) is part of this
+// kernel; metrics, jails and the access log observe the finished request after it.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../observability/logger.js";
 import { CONTEXT, RequestContext, type WithContext } from "./context.js";
 import { mapError } from "./error-mapper.js";
+import type { Linger } from "./linger.js";
 import { writeReply } from "./respond.js";
 import { HANDLED, type Stage, type StageResult } from "./stage.js";
 
@@ -13,30 +16,66 @@ export type RequestObserver = (ctx: RequestContext) => void;
 
 export class Pipeline {
   readonly #onClose: (this: WithContext<object>) => void;
+  readonly #onTurn: (this: WithContext<ServerResponse>) => void;
+  readonly #onAbandoned: (this: WithContext<IncomingMessage>) => void;
 
   constructor(
     readonly stages: readonly Stage[],
     onFinished: RequestObserver,
     private readonly logger: Logger,
+    private readonly linger: Linger,
   ) {
-    // One listener function shared by every request (it finds its context on the emitter), rather
-    // than a closure allocated per request.
+    // Listener functions shared by every request (each finds its context on the emitter), rather
+    // than closures allocated per request.
+    const finish = (ctx: RequestContext) => {
+      const slot = ctx.concurrencySlot;
+      if (slot !== undefined) {
+        ctx.concurrencySlot = undefined;
+        slot.release(ctx.clientIp);
+      }
+      onFinished(ctx);
+    };
     this.#onClose = function (this: WithContext<object>) {
       const ctx = this[CONTEXT];
-      if (ctx !== undefined) onFinished(ctx);
+      if (ctx !== undefined) finish(ctx);
+    };
+    // Node never gives a queued response its socket once the connection is gone, so it never closes
+    // either: the request is finished here, as a client that hung up (499).
+    const onAbandoned = function (this: WithContext<IncomingMessage>) {
+      const ctx = this[CONTEXT];
+      if (ctx === undefined) return;
+      ctx.failure = "client_closed";
+      finish(ctx);
+    };
+    const run = (ctx: RequestContext) => this.#run(ctx, 0);
+    this.#onAbandoned = onAbandoned;
+    this.#onTurn = function (this: WithContext<ServerResponse>) {
+      const ctx = this[CONTEXT];
+      if (ctx === undefined) return;
+      ctx.req.off("close", onAbandoned);
+      ctx.bytesWrittenBefore = (ctx.socket as { bytesWritten?: number }).bytesWritten ?? 0;
+      run(ctx);
     };
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse, encrypted: boolean): void {
-    const ctx = new RequestContext(req, res, req.socket, undefined, encrypted, performance.now());
+    const ctx = new RequestContext(req, res, req.socket, undefined, encrypted, performance.now(), this.linger);
     (req as WithContext<IncomingMessage>)[CONTEXT] = ctx;
     (res as WithContext<ServerResponse>)[CONTEXT] = ctx;
     res.on("close", this.#onClose);
+    if (res.socket === null) {
+      // Pipelined behind a response still being written: it starts when its turn comes (as nginx
+      // does), so one connection holds at most one upstream request, and a client that stops reading
+      // pins no more than that.
+      res.once("socket", this.#onTurn);
+      req.once("close", this.#onAbandoned);
+      return;
+    }
     this.#run(ctx, 0);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, encrypted: boolean): void {
-    const ctx = new RequestContext(req, undefined, socket, head, encrypted, performance.now());
+    const ctx = new RequestContext(req, undefined, socket, head, encrypted, performance.now(), this.linger);
     (req as WithContext<IncomingMessage>)[CONTEXT] = ctx;
     (socket as WithContext<Duplex>)[CONTEXT] = ctx;
     socket.once("close", this.#onClose);

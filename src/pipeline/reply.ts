@@ -14,4 +14,8 @@ export const replies = {
   noRoute: { status: 404, error: "no_route" },
   misdirected: { status: 421, error: "misdirected_request" },
   bodyTooLarge: { status: 413, error: "body_too_large" },
+  bodyTimeout: { status: 408, error: "body_timeout" },
+  tooManyHeaders: { status: 431, error: "too_many_headers" },
+  methodNotAllowed: { status: 405, error: "method_not_allowed" },
+  tooManyInFlight: { status: 429, error: "too_many_requests_in_flight", headers: { "retry-after": 1 } },
 } as const satisfies Record<string, Reply>;

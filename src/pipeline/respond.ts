@@ -2,9 +2,11 @@
 // WebSocket upgrade, straight onto the socket.
 import { STATUS_CODES } from "node:http";
 import type { RequestContext } from "./context.js";
+import { bodyUnread } from "./linger.js";
 import type { Reply } from "./reply.js";
 
-export function writeReply(ctx: RequestContext, reply: Reply): void {
+/** `linger: false` closes without draining the body (a client that stopped sending has nothing to drain). */
+export function writeReply(ctx: RequestContext, reply: Reply, linger = true): void {
   ctx.failure ??= reply.error;
   const body = `{"error":"${reply.error}","requestId":"${ctx.requestId}"}`;
   const res = ctx.res;
@@ -23,6 +25,10 @@ export function writeReply(ctx: RequestContext, reply: Reply): void {
   }
   res.setHeader("content-type", "application/json");
   res.setHeader("content-length", Buffer.byteLength(body));
+  if (bodyUnread(ctx.req)) {
+    if (linger) ctx.linger.afterAnswer(ctx.req, res);
+    else res.setHeader("connection", "close");
+  }
   res.end(body);
 }
 
@@ -33,11 +39,18 @@ function writeRawReply(ctx: RequestContext, reply: Reply, body: string): void {
     socket.destroy();
     return;
   }
+  socket.end(rawResponse(reply, ctx.requestId, body));
+}
+
+/**
+ * A whole HTTP/1.1 response, as text, for answers written straight onto a socket (refused upgrades,
+ * CONNECT, requests the parser refused): always the last on its connection.
+ */
+export function rawResponse(reply: Reply, requestId: string, body = `{"error":"${reply.error}","requestId":"${requestId}"}`): string {
   let head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\n`;
   if (reply.headers !== undefined) {
     for (const name in reply.headers) head += `${name}: ${reply.headers[name]}\r\n`;
   }
   head += `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
-  head += `x-request-id: ${ctx.requestId}\r\nconnection: close\r\n\r\n`;
-  socket.end(head + body);
+  return head + `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n` + body;
 }

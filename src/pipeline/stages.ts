@@ -8,8 +8,9 @@
 // metrics written, when the response closes (observability/request-log.ts).
 import { accessStage } from "../guards/access-stage.js";
 import { clientIpStage } from "../guards/client-ip-stage.js";
+import { concurrencyStage } from "../guards/concurrency-stage.js";
 import { rateLimitStage } from "../guards/rate-limit-stage.js";
-import { bodyLimitStage } from "../proxy/body-limit.js";
+import { requestBodyStage } from "../proxy/request-body.js";
 import { forwardStage } from "../proxy/forward-stage.js";
 import { requestIdStage } from "../proxy/request-id.js";
 import { requestTargetStage } from "../routing/request-target.js";
@@ -21,10 +22,11 @@ export const requestPath: readonly StageFactory[] = Object.freeze([
   requestIdStage, //      X-Request-Id kept or generated
   clientIpStage, //       socket peer, or X-Forwarded-For through trustedProxies
   accessStage, //         allowlist; denylist and bans (403)
-  requestTargetStage, //  host, normalised path, query; absolute-form checks (400, 421)
-  routeStage, //          host + path prefix + method → route (404)
+  concurrencyStage, //    requests in progress per client address (429)
+  requestTargetStage, //  host, normalised path, query; absolute-form checks, Host, header count (400, 421, 431)
+  routeStage, //          host + path prefix + method → route (404); TRACE only where allowed (405)
   rateLimitStage, //      the route's policy (429; 503 when the store is down and onStoreFailure is closed)
-  bodyLimitStage, //      declared Content-Length over maxBodySize (413)
+  requestBodyStage, //    maxBodySize (413), bodyTimeout (408); 100 Continue; buffered up to requestBuffer
   pickTargetStage, //     balancer over eligible targets (503)
   forwardStage, //        http-proxy with the service's keep-alive agent (502, 504)
 ]);

@@ -11,13 +11,10 @@ import { stripRoutePrefix } from "../routing/route.js";
 import { endAttempt } from "../upstream/attempt.js";
 import { throughBreaker } from "../upstream/circuit-breaker.js";
 import type { Target } from "../upstream/target.js";
-import { watchStreamingBody } from "./body-limit.js";
 import { prepareUpstreamRequest } from "./headers.js";
 import { isRetryable } from "./retry.js";
 
-export const forwardStage: StageFactory = ({ config, forwarder, logger, metrics }) => {
-  const maxBodySize = config.limits.maxBodySize;
-
+export const forwardStage: StageFactory = ({ forwarder, logger, metrics }) => {
   const dispatch = (ctx: RequestContext, target: Target) => {
     throughBreaker(target, (settle) => {
       ctx.settleBreaker = settle;
@@ -32,7 +29,8 @@ export const forwardStage: StageFactory = ({ config, forwarder, logger, metrics 
     const code = upstreamErrorCode(error);
     const failed = ctx.target!;
     failed.lastError = `${code}: ${error.message}`;
-    endAttempt(ctx, error);
+    // A full pool says our clients hold its sockets, not that the target fails: no breaker verdict.
+    endAttempt(ctx, code === "UPSTREAM_POOL_TIMEOUT" ? undefined : error);
 
     const service = ctx.route!.service;
     if ((ctx.tried?.length ?? 0) < service.retryAttempts && isRetryable(ctx, code)) {
@@ -61,16 +59,6 @@ export const forwardStage: StageFactory = ({ config, forwarder, logger, metrics 
       route.service.retryBudget.onRequest();
       ctx.onUpstreamFailure = onFailure;
       dispatch(ctx, ctx.target!);
-      if (!ctx.isUpgrade) {
-        watchStreamingBody(ctx, maxBodySize, () => {
-          // The client's fault, not the target's: the attempt ends without a verdict on the backend.
-          endAttempt(ctx);
-          ctx.upstreamRequest?.destroy();
-          ctx.res!.setHeader("connection", "close");
-          mapError(ctx, new GatewayError("BODY_TOO_LARGE", `body over ${maxBodySize} bytes`), logger);
-          ctx.req.destroy();
-        });
-      }
       return HANDLED;
     },
   };

@@ -61,7 +61,11 @@ export class Forwarder {
     });
     proxy.on("end", (req) => {
       const ctx = (req as RequestWithContext)[CONTEXT];
-      if (ctx?.target !== undefined) ctx.target.metrics.upstreamDuration.observe((performance.now() - ctx.upstreamStartedAt) / 1000);
+      if (ctx?.target === undefined) return;
+      const now = performance.now();
+      ctx.target.metrics.upstreamDuration.observe((now - ctx.upstreamStartedAt) / 1000);
+      // Progress, for readiness: a service whose pool is full but still completing responses is busy, not stuck.
+      ctx.route!.service.lastResponseAt = now;
     });
     // Per-call callbacks receive errors; these catch what http-proxy reports outside a call.
     proxy.on("error", (error, req, res) => {
@@ -76,7 +80,9 @@ export class Forwarder {
   /** Forwards the request (its context attached by the pipeline); failures go to ctx.onUpstreamFailure. */
   web(ctx: RequestContext, target: Target): void {
     beginAttempt(ctx, target);
-    this.#proxy.web(ctx.req, ctx.res!, this.#optionsFor(target, ctx.route!.service), onProxyError);
+    const options = this.#optionsFor(target, ctx.route!.service);
+    // A buffered body (request-body stage) is sent in place of the request stream it was read from.
+    this.#proxy.web(ctx.req, ctx.res!, ctx.body === undefined ? options : { ...options, buffer: ctx.body }, onProxyError);
   }
 
   ws(ctx: RequestContext, target: Target): void {

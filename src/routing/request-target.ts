@@ -7,37 +7,57 @@ import { replies } from "../pipeline/reply.js";
 import { normalizeHost } from "./host.js";
 import { normalizePath } from "./normalize-path.js";
 
-export const requestTargetStage: StageFactory = ({ routes }) => ({
-  name: "request-target",
-  run(ctx) {
-    const url = ctx.req.url ?? "";
-    if (hasDuplicateHost(ctx.req.rawHeaders)) return replies.badRequest;
-    let host: string | undefined;
-    let pathAndQuery = url;
-    if (url.charCodeAt(0) !== 47 /* "/" */) {
-      const absolute = parseAbsoluteForm(url);
-      if (absolute === undefined) return replies.badRequest;
-      host = normalizeHost(absolute.host);
-      if (host === undefined) return replies.badRequest;
-      if (!routes.namesHost(host)) return replies.misdirected;
-      // The authority of an absolute-form target replaces Host (RFC 9112 §3.2.2).
-      ctx.req.headers.host = absolute.host;
-      pathAndQuery = absolute.pathAndQuery;
-    } else {
-      host = normalizeHost(ctx.req.headers.host);
-      if (host === undefined) return replies.badRequest;
-    }
+export const requestTargetStage: StageFactory = ({ routes, config }) => {
+  const maxHeaderLines = config.limits.maxHeaderCount * 2;
+  return {
+    name: "request-target",
+    run(ctx) {
+      const req = ctx.req;
+      const url = req.url ?? "";
+      // Node keeps one line past the limit (listeners.ts sets maxHeadersCount so): more is refused, not cut.
+      if (req.rawHeaders.length > maxHeaderLines) return replies.tooManyHeaders;
+      if (hasDuplicateHost(req.rawHeaders)) return replies.badRequest;
+      let host: string | undefined;
+      let pathAndQuery = url;
+      if (url.charCodeAt(0) !== 47 /* "/" */) {
+        const absolute = parseAbsoluteForm(url);
+        if (absolute === undefined) return replies.badRequest;
+        host = normalizeHost(absolute.host);
+        if (host === undefined) return replies.badRequest;
+        if (!routes.namesHost(host)) return replies.misdirected;
+        // The authority of an absolute-form target replaces Host (RFC 9112 §3.2.2).
+        ctx.req.headers.host = absolute.host;
+        pathAndQuery = absolute.pathAndQuery;
+      } else {
+        const header = req.headers.host;
+        if (header === undefined) {
+          // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. HTTP/1.0 may omit it: such a
+          // request matches only routes without a host, and goes upstream naming the address the
+          // client reached (as nginx's $host falls back to the server's name), never the backend's.
+          if (req.httpVersionMinor !== 0 || req.httpVersionMajor !== 1) return replies.badRequest;
+          req.headers.host = localAuthority(req.socket);
+        }
+        host = header === undefined ? "" : normalizeHost(header);
+        if (host === undefined) return replies.badRequest;
+      }
 
-    const queryStart = pathAndQuery.indexOf("?");
-    const rawPath = queryStart === -1 ? pathAndQuery : pathAndQuery.slice(0, queryStart);
-    const path = normalizePath(rawPath);
-    if (path === undefined) return replies.badRequest;
-    ctx.host = host;
-    ctx.path = path;
-    ctx.query = queryStart === -1 ? "" : pathAndQuery.slice(queryStart);
-    return undefined;
-  },
-});
+      const queryStart = pathAndQuery.indexOf("?");
+      const rawPath = queryStart === -1 ? pathAndQuery : pathAndQuery.slice(0, queryStart);
+      const path = normalizePath(rawPath);
+      if (path === undefined) return replies.badRequest;
+      ctx.host = host;
+      ctx.path = path;
+      ctx.query = queryStart === -1 ? "" : pathAndQuery.slice(queryStart);
+      return undefined;
+    },
+  };
+};
+
+function localAuthority(socket: { localAddress?: string; localPort?: number }): string {
+  const address = socket.localAddress ?? "";
+  const host = address.startsWith("::ffff:") ? address.slice(7) : address.includes(":") ? `[${address}]` : address;
+  return `${host}:${socket.localPort ?? 0}`;
+}
 
 /**
  * RFC 9112 §3.2: a request with more than one Host field line MUST be answered 400. Node keeps the

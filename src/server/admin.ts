@@ -16,10 +16,15 @@ export interface AdminRequest {
 export type AdminHandler = (request: AdminRequest, body: unknown) => AdminReply | Promise<AdminReply>;
 export type AdminApi = (request: AdminRequest, body: unknown) => Promise<AdminReply>;
 
+export interface Readiness {
+  readonly ready: boolean;
+  readonly detail: Record<string, unknown>;
+}
+
 export interface AdminOptions {
   readonly token: () => string;
   readonly metrics: () => Promise<{ contentType: string; text: string }>;
-  readonly ready: () => { ready: boolean; detail: Record<string, unknown> };
+  readonly ready: () => Readiness | Promise<Readiness>;
   readonly api: AdminApi;
 }
 
@@ -58,7 +63,7 @@ async function handle(req: http.IncomingMessage, options: AdminOptions): Promise
   }
   if (req.method === "GET" && path === "/healthz") return { status: 200, body: { status: "ok" } };
   if (req.method === "GET" && path === "/readyz") {
-    const { ready, detail } = options.ready();
+    const { ready, detail } = await options.ready();
     return { status: ready ? 200 : 503, body: { status: ready ? "ready" : "not_ready", ...detail } };
   }
   if (!path.startsWith("/api/")) return { status: 404, body: { error: "not_found" } };

@@ -7,6 +7,7 @@ import type { Socket } from "node:net";
 import tls from "node:tls";
 import type { Logger } from "../observability/logger.js";
 import { MAX_CLIENT_HELLO_BYTES, readClientHello, type ClientHello } from "../tls/acme/client-hello.js";
+import { tlsProfile } from "../tls/cipher-profile.js";
 import type { SocketFilter } from "./listeners.js";
 
 export const ACME_TLS_ALPN = "acme-tls/1";
@@ -93,7 +94,8 @@ async function challengeContext(domain: string, options: AlpnChallengeOptions): 
     if (stored === undefined) return undefined;
     const pem: unknown = JSON.parse(stored);
     if (!isPemPair(pem)) throw new Error("the stored TLS-ALPN-01 challenge is not {key, cert}");
-    return tls.createSecureContext({ key: pem.key, cert: pem.cert });
+    // This context handles the whole handshake, so it needs the listener's profile; RFC 8737 validators use TLS 1.2+.
+    return tls.createSecureContext({ ...tlsProfile("TLSv1.2"), key: pem.key, cert: pem.cert });
   } catch (error) {
     options.logger.warn({ err: error, domain }, "TLS-ALPN-01 challenge unavailable; the connection gets the normal handshake");
     return undefined;

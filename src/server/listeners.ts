@@ -1,17 +1,19 @@
 // The public listeners. Each is a plain TCP server that runs the connection gate at accept and only
 // then hands the socket to the HTTP (or HTTPS) server, so a refused client never reaches the HTTP
 // parser or the TLS handshake. The HTTP servers never listen themselves.
-import { randomUUID } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type { SecureContext } from "node:tls";
+import type { SecureContext, TLSSocket } from "node:tls";
 import type { LimitsConfig, ListenAddress } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
+import { tlsProfile } from "../tls/cipher-profile.js";
 import type { ConnectionGate } from "./connection-gate.js";
+import { handleOddRequests, isWebSocketUpgrade, serveWithoutUpgrade, type RefusalObserver } from "./odd-requests.js";
+import type { SendWatch } from "./send-watch.js";
 
 export interface RequestHandlers {
   request(req: http.IncomingMessage, res: http.ServerResponse, encrypted: boolean): void;
@@ -30,12 +32,14 @@ export interface Listener {
   address(): AddressInfo;
 }
 
-/** Node parses these before a request exists; we answer with the contract's JSON, not a bare status. */
-const CLIENT_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
-  HPE_HEADER_OVERFLOW: [431, "header_too_large"],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, "request_timeout"],
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, "body_too_large"],
-};
+/** What every public listener shares beyond its limits: observability and the slow-reader watch. */
+export interface EdgeHooks {
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly sendWatch: SendWatch;
+  /** Answers given before the pipeline saw a request (parser refusals, CONNECT): access-log lines. */
+  readonly observeRefusal: RefusalObserver;
+}
 
 export function serverOptions(limits: LimitsConfig): http.ServerOptions {
   return {
@@ -46,55 +50,54 @@ export function serverOptions(limits: LimitsConfig): http.ServerOptions {
     // Node checks headersTimeout/requestTimeout only this often (30 s by default): slowloris
     // protection is only as sharp as this interval.
     connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(limits.headersTimeout / 4))),
-    requireHostHeader: true,
+    // The request-target stage answers a missing Host itself, as the contract's JSON 400 (Node's own
+    // answer is a bare 400 with no body and no request id).
+    requireHostHeader: false,
     noDelay: true,
   };
 }
 
-export function createHttpServer(limits: LimitsConfig, onRequest: http.RequestListener, onUpgrade: RequestHandlers["upgrade"] | undefined, metrics: GatewayMetrics, logger: Logger): http.Server {
+/** `onWebSocket` gets WebSocket handshakes; every other upgrade request is served by `onRequest`. */
+export function createHttpServer(limits: LimitsConfig, onRequest: http.RequestListener, onWebSocket: UpgradeListener, edge: EdgeHooks): http.Server {
   const server = http.createServer(serverOptions(limits), onRequest);
-  if (onUpgrade) server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => onUpgrade(req, socket, head, false));
-  attachCommon(server, metrics, logger);
+  attachCommon(server, limits, onRequest, onWebSocket, edge);
+  server.on("connection", (socket: net.Socket) => edge.sendWatch.track(socket));
   return server;
 }
 
-export function createHttpsServer(limits: LimitsConfig, tls: TlsOptions, handlers: RequestHandlers, metrics: GatewayMetrics, logger: Logger): https.Server {
+export function createHttpsServer(limits: LimitsConfig, tls: TlsOptions, handlers: RequestHandlers, edge: EdgeHooks): https.Server {
   const server = https.createServer(
     {
       ...serverOptions(limits),
       ...tls.defaultCertificate,
       SNICallback: tls.sniCallback,
-      minVersion: tls.minVersion,
+      ...tlsProfile(tls.minVersion),
       ALPNProtocols: ["http/1.1"],
       handshakeTimeout: handshakeTimeout(limits),
     },
     (req, res) => handlers.request(req, res, true),
   );
-  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => handlers.upgrade(req, socket, head, true));
   server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
-    logger.debug({ code: error.code, message: error.message }, "TLS handshake failed");
+    edge.logger.debug({ code: error.code, message: error.message }, "TLS handshake failed");
     socket.destroy();
   });
-  attachCommon(server, metrics, logger);
+  attachCommon(server, limits, (req, res) => handlers.request(req, res, true), (req, socket, head) => handlers.upgrade(req, socket, head, true), edge);
+  server.on("secureConnection", (socket: TLSSocket) => edge.sendWatch.track(socket));
   return server;
 }
 
-function attachCommon(server: http.Server, metrics: GatewayMetrics, logger: Logger): void {
-  server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
-    const [status, reason] = CLIENT_ERRORS[error.code ?? ""] ?? [400, "bad_request"];
-    metrics.clientErrors.inc({ code: String(status) });
-    logger.debug({ code: error.code, status }, "malformed or slow request refused");
-    if (!socket.writable || error.code === "ECONNRESET") {
-      socket.destroy();
-      return;
-    }
-    // No request was parsed, so there is no client id to keep: every response still carries one.
-    const requestId = randomUUID();
-    const body = `{"error":"${reason}","requestId":"${requestId}"}`;
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
-        `content-length: ${body.length}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
-    );
+export type UpgradeListener = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+function attachCommon(server: http.Server, limits: LimitsConfig, onRequest: http.RequestListener, onWebSocket: UpgradeListener, edge: EdgeHooks): void {
+  // One more than the limit, so the request-target stage can tell "too many" (431) from "exactly the limit".
+  server.maxHeadersCount = limits.maxHeaderCount + 1;
+  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (isWebSocketUpgrade(req)) onWebSocket(req, socket, head);
+    else serveWithoutUpgrade(req, socket, onRequest, edge.observeRefusal);
+  });
+  handleOddRequests(server, onRequest, edge.observeRefusal, (status) => {
+    edge.metrics.clientErrors.inc({ code: String(status) });
+    edge.logger.debug({ status }, "malformed or slow request refused");
   });
   // Tracks connections for headersTimeout/requestTimeout and closeIdleConnections(); node starts
   // this on "listening", which a server fed by a front listener never emits by itself.

@@ -14,6 +14,7 @@ import type { TlsConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 import { readPemPair } from "./cert-files.js";
 import { certificateCovers, inspectPemPair, type CertificateDetails } from "./certificate-details.js";
+import { tlsProfile } from "./cipher-profile.js";
 import type { CertificateSource, PemPair } from "./pem-pair.js";
 import { renewalTime } from "./renewal-time.js";
 import { loadOrCreateSelfSigned } from "./self-signed-store.js";
@@ -116,9 +117,9 @@ export class CertificateResolver {
     return this.defaultServed ? { key: this.defaultServed.pem.key, cert: this.defaultServed.pem.cert } : undefined;
   }
 
-  /** Everything `https.createServer` needs for TLS. */
-  serverOptions(): Pick<TlsOptions, "SNICallback" | "minVersion" | "key" | "cert"> {
-    return { SNICallback: this.sniCallback, minVersion: this.tls.minVersion, ...this.defaultCertificate() };
+  /** Everything `https.createServer` needs for TLS, the cipher profile included. */
+  serverOptions(): TlsOptions {
+    return { ...tlsProfile(this.tls.minVersion), SNICallback: this.sniCallback, ...this.defaultCertificate() };
   }
 
   /**
@@ -194,5 +195,5 @@ export class CertificateResolver {
 }
 
 function serve(pem: PemPair, details: CertificateDetails, source: CertificateSource, tls: TlsConfig): ServedCertificate {
-  return { pem, details, source, context: createSecureContext({ key: pem.key, cert: pem.cert, minVersion: tls.minVersion }) };
+  return { pem, details, source, context: createSecureContext({ ...tlsProfile(tls.minVersion), key: pem.key, cert: pem.cert }) };
 }

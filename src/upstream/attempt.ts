@@ -29,3 +29,13 @@ export function endAttempt(ctx: RequestContext, failure?: Error): void {
   }
 }
 
+
+/**
+ * Ends the current attempt because of the client (a body too large or too slow): no verdict on the
+ * target, the upstream request destroyed, and the request body no longer fed to it.
+ */
+export function abandonAttempt(ctx: RequestContext): void {
+  endAttempt(ctx);
+  ctx.upstreamRequest?.destroy();
+  ctx.req.unpipe();
+}

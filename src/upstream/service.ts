@@ -1,7 +1,7 @@
 // A named group of targets with its own keep-alive connection pool, balancer, health checker and retry
 // budget. Without a keep-alive agent http-proxy opens (and closes) one upstream connection per request:
 // the agent is what makes forwarding cheap (DESIGN.md, "Known traps").
-import http from "node:http";
+import http, { type ClientRequest } from "node:http";
 import https from "node:https";
 import type { ServiceConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
@@ -26,6 +26,12 @@ export class Service {
   readonly #panicShare: number;
   /** Reused by every pick (pick is synchronous), so choosing a target allocates nothing. */
   readonly #pickContext = { clientIp: "", now: 0 };
+  /** performance.now() when a response from this service last completed (set by the forwarder). */
+  lastResponseAt = 0;
+  /** When each request waiting in the agent's queue (every socket to its target busy) was first seen. */
+  readonly #queuedSince = new WeakMap<ClientRequest, number>();
+  /** When the queue was last seen going from empty to non-empty; 0 while it is empty. */
+  #queueSeenAt = 0;
 
   constructor(
     readonly name: string,
@@ -88,6 +94,33 @@ export class Service {
       candidates = targets.filter((target) => target.isEligible() && !exclude?.includes(target));
     }
     return candidates.length === 0 ? undefined : this.#balancer.pick(candidates, context);
+  }
+
+  /**
+   * Called about once a second. A request waiting for a pooled socket longer than the connect timeout
+   * is handed to `expire` (which fails it): a queue that nobody bounds turns a saturated pool into
+   * requests that hang forever.
+   */
+  sweepQueue(now: number, expire: (request: ClientRequest) => void): void {
+    let queued = 0;
+    const requests = this.agent.requests;
+    for (const name in requests) {
+      for (const request of requests[name] ?? []) {
+        if (request.destroyed) continue;
+        queued++;
+        const since = this.#queuedSince.get(request);
+        if (since === undefined) this.#queuedSince.set(request, now);
+        else if (now - since >= this.connectTimeout) expire(request);
+      }
+    }
+    if (queued === 0) this.#queueSeenAt = 0;
+    else if (this.#queueSeenAt === 0) this.#queueSeenAt = now;
+  }
+
+  /** How long (ms) requests have been queuing for this service's pool with no response completing; 0 when they are not. */
+  stalledFor(now: number): number {
+    if (this.#queueSeenAt === 0) return 0;
+    return now - Math.max(this.#queueSeenAt, this.lastResponseAt);
   }
 
   /** Starts active health checks; called when the service's generation goes live. Idempotent. */

@@ -16,7 +16,7 @@ import type { Config } from "../../config/schema.js";
 import { createLogger, type Logger } from "../../observability/logger.js";
 import { RouteTable } from "../../routing/route-table.js";
 import { loadOrCreateSelfSigned } from "../../tls/self-signed-store.js";
-import { createAdminServer, listenAdmin, type AdminReply, type AdminRequest } from "../admin.js";
+import { createAdminServer, listenAdmin, type AdminReply, type AdminRequest, type Readiness } from "../admin.js";
 import { IpcPeer } from "./ipc.js";
 import { StateHost } from "./state-host.js";
 
@@ -94,7 +94,7 @@ export class Primary {
       {
         token: () => this.#config.adminToken,
         metrics: async () => ({ contentType: this.#registry.contentType, text: (await this.#workerMetrics()) + "\n" + (await this.#registry.metrics()) }),
-        ready: () => ({ ready: this.#serving() === this.#slots.length, detail: { workers: this.#serving() } }),
+        ready: () => this.#readiness(),
         api: (request, body) => this.#api(request, body),
       },
       this.logger,
@@ -173,6 +173,17 @@ export class Primary {
 
   #broadcast(name: string, payload: unknown, except?: unknown): void {
     for (const [worker, peer] of this.#peers) if (worker !== except && worker.isConnected()) peer.emit(name, payload);
+  }
+
+  /** Ready while every worker serves and each says it can make progress (its own /readyz verdict). */
+  async #readiness(): Promise<Readiness> {
+    const serving = this.#serving();
+    const verdicts = await Promise.allSettled(this.#readyPeers().map((peer) => peer.call<Readiness>("readiness")));
+    // A worker that does not answer at all (its event loop stuck) is as not ready as one that says so.
+    const notReady = verdicts.flatMap((verdict) =>
+      verdict.status === "rejected" ? [{ reason: String(verdict.reason) }] : verdict.value.ready ? [] : [verdict.value.detail],
+    );
+    return { ready: serving === this.#slots.length && notReady.length === 0, detail: { workers: serving, ...(notReady.length > 0 ? { notReady } : {}) } };
   }
 
   async #api(request: AdminRequest, body: unknown): Promise<AdminReply> {

@@ -17,6 +17,9 @@ import { GatewayMetrics } from "../../../src/observability/metrics.js";
 import { RequestContext } from "../../../src/pipeline/context.js";
 import type { LimiterSpec } from "../../../src/state/limiters.js";
 import { createSharedState, type SharedState } from "../../../src/state/shared-state.js";
+import { Linger } from "../../../src/pipeline/linger.js";
+
+const testLinger = new Linger(() => ({ lingerTime: 1_000, lingerBytes: 1_024 }), () => {});
 
 function config(jails: Record<string, unknown>): Config {
   return configSchema.parse({ jails });
@@ -32,7 +35,7 @@ function context(options: { method?: string; path?: string; ip?: string; rateLim
   const socket = new Socket();
   const req = new IncomingMessage(socket);
   req.method = options.method ?? "GET";
-  const ctx = new RequestContext(req, new ServerResponse(req), socket, undefined, true, 0);
+  const ctx = new RequestContext(req, new ServerResponse(req), socket, undefined, true, 0, testLinger);
   ctx.path = options.path ?? "/";
   ctx.clientIp = options.ip ?? "203.0.113.5";
   ctx.rateLimited = options.rateLimited ?? false;

@@ -11,6 +11,9 @@ import { compilePolicies, decide } from "../../../src/guards/rate-limit.js";
 import { RequestContext } from "../../../src/pipeline/context.js";
 import type { Route } from "../../../src/routing/route.js";
 import { limiterFactory, type LimiterSpec } from "../../../src/state/limiters.js";
+import { Linger } from "../../../src/pipeline/linger.js";
+
+const testLinger = new Linger(() => ({ lingerTime: 1_000, lingerBytes: 1_024 }), () => {});
 
 /** An ioredis look-alike whose script call answers as Redis would ([consumed, pttl]) or fails. */
 function fakeRedis(behaviour: "ready" | "fails" | "not-ready") {
@@ -119,7 +122,7 @@ describe("policy keys", () => {
     const socket = new Socket();
     const req = new IncomingMessage(socket);
     req.headers = headers;
-    const context = new RequestContext(req, new ServerResponse(req), socket, undefined, true, 0);
+    const context = new RequestContext(req, new ServerResponse(req), socket, undefined, true, 0, testLinger);
     context.clientIp = ip;
     if (route !== undefined) context.route = { name: route } as unknown as Route;
     return context;

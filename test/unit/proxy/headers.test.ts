@@ -6,6 +6,9 @@ import { describe, test } from "node:test";
 import { RequestContext } from "../../../src/pipeline/context.js";
 import { applyEdits, prepareUpstreamRequest, removeHopByHop } from "../../../src/proxy/headers.js";
 import { compileHeaderEdits, type Route } from "../../../src/routing/route.js";
+import { Linger } from "../../../src/pipeline/linger.js";
+
+const testLinger = new Linger(() => ({ lingerTime: 1_000, lingerBytes: 1_024 }), () => {});
 
 describe("removeHopByHop", () => {
   test("removes the fixed hop-by-hop set", () => {
@@ -73,7 +76,7 @@ function contextFor(options: {
 }): RequestContext {
   const req = { headers: options.headers, socket: { remoteAddress: options.peer } } as unknown as IncomingMessage;
   const res = options.upgrade ? undefined : ({} as unknown as import("node:http").ServerResponse);
-  const ctx = new RequestContext(req, res, req.socket, undefined, options.encrypted, 0);
+  const ctx = new RequestContext(req, res, req.socket, undefined, options.encrypted, 0, testLinger);
   ctx.clientIp = options.clientIp;
   ctx.viaTrustedProxy = options.viaTrustedProxy;
   ctx.route = { requestHeaders: compileHeaderEdits({ set: options.set ?? {}, remove: options.remove ?? [] }) } as unknown as Route;

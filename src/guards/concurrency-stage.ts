@@ -1,0 +1,19 @@
+// maxRequestsInFlightPerIp: a client address over its share of requests in progress is answered 429
+// before anything is spent on it upstream. Allowlisted clients are exempt, as from every other limit;
+// WebSocket upgrades are not counted (each is one connection, already bounded by maxConnectionsPerIp).
+import type { StageFactory } from "../pipeline/build-context.js";
+import { replies } from "../pipeline/reply.js";
+
+export const concurrencyStage: StageFactory = ({ config, guards }) => {
+  const limit = config.limits.maxRequestsInFlightPerIp;
+  const concurrency = guards.concurrency;
+  return {
+    name: "in-flight-per-ip",
+    run(ctx) {
+      if (ctx.allowlisted || ctx.isUpgrade) return undefined;
+      if (!concurrency.tryAcquire(ctx.clientIp, limit)) return replies.tooManyInFlight;
+      ctx.concurrencySlot = concurrency;
+      return undefined;
+    },
+  };
+};

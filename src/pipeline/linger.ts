@@ -1,0 +1,69 @@
+// Lingering close (nginx's `lingering_close`, https://nginx.org/r/lingering_close). When Rampart answers
+// before it has read the request body (413, 429, 403, 404, ...), the client is usually still sending.
+// Closing at once makes the kernel answer those bytes with a reset, and a reset discards the answer the
+// client has not read yet: the user sees "connection reset" instead of "body too large". So the answer
+// goes out with `Connection: close`, the rest of the body is read and thrown away, the write side is
+// closed (FIN) once the answer is flushed, and the socket is destroyed when the client is done or the
+// bounds (lingerTime, lingerBytes) are reached, whichever comes first.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+
+export interface LingerLimits {
+  readonly lingerTime: number;
+  readonly lingerBytes: number;
+}
+
+export type LingerOutcome = "drained" | "time_limit" | "byte_limit";
+
+/** True while a request's body is still arriving: answering now leaves unread bytes on the wire. */
+export function bodyUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const headers = req.headers;
+  const length = headers["content-length"];
+  return headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+export class Linger {
+  constructor(
+    private readonly limits: () => LingerLimits,
+    private readonly onOutcome: (outcome: LingerOutcome) => void,
+  ) {}
+
+  /**
+   * Call before ending an early answer whose request body is unread. The response becomes the
+   * connection's last; what follows it on the wire is discarded within the bounds.
+   */
+  afterAnswer(req: IncomingMessage, res: ServerResponse): void {
+    if (!res.headersSent) res.setHeader("connection", "close");
+    const socket = req.socket;
+    const { lingerTime, lingerBytes } = this.limits();
+    let outcome: LingerOutcome | undefined;
+    const finish = (result: LingerOutcome) => {
+      if (outcome !== undefined) return;
+      outcome = result;
+      this.onOutcome(result);
+    };
+    let received = 0;
+    req.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > lingerBytes) {
+        finish("byte_limit");
+        socket.destroy();
+      }
+    });
+    req.resume();
+    // Node ends a last response's socket with destroySoon(): FIN, then destroy as soon as it is
+    // flushed, which resets a peer that is still sending. Here the FIN goes out and reading goes on.
+    socket.destroySoon = function lingeringClose(this: Socket) {
+      if (this.writable) this.end();
+      const timer = setTimeout(() => {
+        finish("time_limit");
+        this.destroy();
+      }, lingerTime);
+      this.once("close", () => {
+        clearTimeout(timer);
+        finish("drained");
+      });
+    };
+  }
+}
