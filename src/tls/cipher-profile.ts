@@ -1,5 +1,5 @@
 // Rampart's TLS profile: Mozilla's "intermediate" server configuration
-// (https://wiki.mozilla.org/Security/Server_Side_TLS), without its DHE suites. Node's defaults also
+// (https://wiki.mozilla.org/Security/Server_Side_TLS), with no DHE suites. Node's defaults also
 // accept CBC, CCM, ARIA, DHE and RSA-key-exchange suites under TLS 1.2, and testssl.sh flagged the CBC
 // ones as potentially vulnerable to LUCKY13. So TLS 1.2 gets ECDHE key exchange with AEAD ciphers only,
 // TLS 1.3 its three standard suites, and the client picks the suite (Mozilla: "cipher preference:
