@@ -306,6 +306,16 @@ export function residentMemory(pid: number): { readonly rssMb: number; readonly 
   return { rssMb: rssKb / 1024, peakMb: peakKb / 1024 };
 }
 
+/** Resident memory (VmRSS) of `pid` alone in MB, or undefined once it is gone (or without /proc). */
+export function ownRssMb(pid: number): number | undefined {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Seconds CPU `cpu` has spent busy (anything but idle and iowait) since boot, from /proc/stat; undefined without it. */
 export function cpuBusySeconds(cpu: number): number | undefined {
   try {

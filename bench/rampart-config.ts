@@ -30,6 +30,25 @@ export interface RampartOptions {
   readonly retry?: string;
   /** Extra node options for the process (not part of the config), e.g. `--inspect=127.0.0.1:PORT`. */
   readonly nodeArgs?: readonly string[];
+  /** `log.level` (default info) and `log.access` (default true). */
+  readonly logLevel?: string;
+  readonly accessLog?: boolean;
+  /** Extra rate-limit policies by name, as YAML flow mappings, e.g. { soak: "{ limit: 5, window: 1s }" }. */
+  readonly rateLimits?: Readonly<Record<string, string>>;
+  /**
+   * The routes, all to the one service, replacing the default single route `all` on `/`; the edge guards'
+   * rate limit and jail still apply to a route without `rateLimit` of its own.
+   */
+  readonly routes?: readonly BenchRoute[];
+  /** The path start-up waits on for a 200 (default `/`): a config without a route on `/` answers it 404. */
+  readonly readyPath?: string;
+}
+
+export interface BenchRoute {
+  readonly name: string;
+  readonly pathPrefix: string;
+  /** A policy of `rateLimits` (or `bench` with the edge guards). */
+  readonly rateLimit?: string;
 }
 
 /** A breaker that this load cannot open: 50% errors over at least 20 requests in 10 s. */
@@ -44,15 +63,24 @@ export function rampartConfig(dir: string, options: RampartOptions): string {
     ...(options.circuitBreaker === undefined ? [] : [`    circuitBreaker: ${options.circuitBreaker}`]),
     ...(options.retry === undefined ? [] : [`    retry: ${options.retry}`]),
   ];
-  const guards = options.edgeGuards
-    ? `denylist: [203.0.113.0/24]
-rateLimits:
-  bench: { limit: 1000000000, window: 1s, key: ip }
-jails:
-  bench: { when: { status: [401, 403] }, maxRetry: 1000000, findTime: 10m, banTime: 1m }
-`
-    : "";
-  const route = options.edgeGuards ? ["    rateLimit: bench", "    jails: [bench]"] : [];
+  const policies = [
+    ...(options.edgeGuards ? ["  bench: { limit: 1000000000, window: 1s, key: ip }"] : []),
+    ...Object.entries(options.rateLimits ?? {}).map(([name, policy]) => `  ${name}: ${policy}`),
+  ];
+  const guards =
+    (options.edgeGuards ? "denylist: [203.0.113.0/24]\n" : "") +
+    (policies.length > 0 ? `rateLimits:\n${policies.join("\n")}\n` : "") +
+    (options.edgeGuards ? "jails:\n  bench: { when: { status: [401, 403] }, maxRetry: 1000000, findTime: 10m, banTime: 1m }\n" : "");
+  const routes = (options.routes ?? [{ name: "all", pathPrefix: "/" }]).map((route) => {
+    const rateLimit = route.rateLimit ?? (options.edgeGuards ? "bench" : undefined);
+    return [
+      `  - name: ${route.name}`,
+      `    match: { pathPrefix: ${q(route.pathPrefix)} }`,
+      "    service: backend",
+      ...(rateLimit === undefined ? [] : [`    rateLimit: ${rateLimit}`]),
+      ...(options.edgeGuards ? ["    jails: [bench]"] : []),
+    ].join("\n");
+  });
   return `# Written by bench/ for one benchmark run: ${options.name}.
 workers: 1
 shutdownGrace: 1s
@@ -60,7 +88,7 @@ listen:
   http: 127.0.0.1:${options.ports.http}
   https: 127.0.0.1:${options.ports.https}
   admin: 127.0.0.1:${options.ports.admin}
-log: { level: info, access: true }
+log: { level: ${options.logLevel ?? "info"}, access: ${options.accessLog ?? true} }
 store: ${store}
 tls:
   redirectHttp: false
@@ -72,9 +100,6 @@ ${guards}services:
 ${options.targets.map((url) => `      - url: ${q(url.replace(/\/$/, ""))}`).join("\n")}
 ${service.join("\n")}
 routes:
-  - name: all
-    match: { pathPrefix: / }
-    service: backend
-${route.join("\n")}
+${routes.join("\n")}
 `;
 }

@@ -33,11 +33,14 @@ export async function redisCommandsProcessed(port: number): Promise<number | nul
   }
 }
 
-/** Undefined (with the reason printed by the caller) when redis-server is not installed. */
-export async function startRedis(dir: string): Promise<RedisServer | undefined> {
+/**
+ * Undefined (with the reason printed by the caller) when redis-server is not installed. `port` restarts
+ * a killed server on the same address (empty: nothing is persisted).
+ */
+export async function startRedis(dir: string, port?: number): Promise<RedisServer | undefined> {
   const server = which("redis-server");
   if (server === undefined) return undefined;
-  const port = await freePort();
+  port ??= await freePort();
   const managed = await launch({
     name: "redis",
     command: server,

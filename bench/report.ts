@@ -37,7 +37,7 @@ export function formatValue(entry: Ratio): string {
 
 export function goalText(goal: Goal | undefined): string {
   if (goal === undefined) return "";
-  if (goal.max !== undefined && goal.min !== undefined) return `goal ${goal.min}–${goal.max}`;
+  if (goal.max !== undefined && goal.min !== undefined) return goal.min === goal.max ? `goal ${goal.min}` : `goal ${goal.min}–${goal.max}`;
   if (goal.max !== undefined) return goal.max === 0 ? "goal 0" : `goal ≤ ${goal.max}`;
   return goal.min !== undefined ? `goal ≥ ${goal.min}` : "";
 }
@@ -51,7 +51,7 @@ export function verdict(entry: Ratio): "met" | "missed" | "n/a" | "" {
 }
 
 /** Columns listed in `left` are left-aligned (default: the first), the others right-aligned. */
-function printRows(header: readonly string[], rows: readonly (readonly string[])[], left: readonly number[] = [0]): void {
+export function printRows(header: readonly string[], rows: readonly (readonly string[])[], left: readonly number[] = [0]): void {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
   const line = (cells: readonly string[]) =>
     cells.map((cell, column) => (left.includes(column) ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join(" | ").trimEnd();
@@ -98,11 +98,12 @@ export function printTable(title: string, summaries: Readonly<Record<string, Sum
   printRows(header, rows);
 }
 
-export function printRatios(title: string, entries: readonly Ratio[]): void {
+/** `columns` renames the first and last columns (e.g. "figure" and "what" for figures that are not ratios). */
+export function printRatios(title: string, entries: readonly Ratio[], columns: { readonly name?: string; readonly note?: string } = {}): void {
   if (entries.length === 0) return;
   console.log(`\n${title}`);
   printRows(
-    ["ratio", "value", "goal", "", "compares"],
+    [columns.name ?? "ratio", "value", "goal", "", columns.note ?? "compares"],
     entries.map((entry) => [entry.name, formatValue(entry), goalText(entry.goal), verdict(entry), entry.note ?? ""]),
     [0, 2, 3, 4],
   );

@@ -41,3 +41,14 @@ export function metricValue(metrics: string, name: string, labels = ""): number 
   }
   return undefined;
 }
+
+/** The sum of every sample of `name` whatever its labels (e.g. `rampart_requests_in_flight` over routes); undefined when there is none. */
+export function metricSum(metrics: string, name: string): number | undefined {
+  let sum: number | undefined;
+  for (const line of metrics.split("\n")) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+    if (Number.isFinite(value)) sum = (sum ?? 0) + value;
+  }
+  return sum;
+}

@@ -101,6 +101,36 @@ ${ports.map((port) => `    listen 127.0.0.1:${port};`).join("\n")}
   });
 }
 
+export interface AppBackend {
+  readonly url: string;
+  readonly port: number;
+  /** GET: `{"open":…,"busy":…,"requests":…}`, on a port of its own so that asking does not count. */
+  readonly statsUrl: string;
+  readonly statsPort: number;
+  readonly process: Managed;
+}
+
+/**
+ * bench/app-backend.ts (GET /bytes/N, POST bodies, /health, open-socket counts), pinned with the load
+ * generator. Given ports restart a killed backend on the same address.
+ */
+export async function startAppBackend(dir: string, name: string, ports?: { readonly port: number; readonly statsPort: number }): Promise<AppBackend> {
+  const port = ports?.port ?? (await freePort());
+  const statsPort = ports?.statsPort ?? (await freePort());
+  const managed = await launch({
+    name,
+    command: process.execPath,
+    args: [path.join(here, "app-backend.js"), String(port), String(statsPort)],
+    cpu: LOAD_CPU,
+    stderrFile: path.join(dir, `${name.replace(/[^A-Za-z0-9-]/g, "-")}.err`),
+  });
+  const url = `http://127.0.0.1:${port}/`;
+  const statsUrl = `http://127.0.0.1:${statsPort}/`;
+  await waitForHttp(`${url}health`, managed);
+  await waitForHttp(statsUrl, managed);
+  return { url, port, statsUrl, statsPort, process: managed };
+}
+
 export async function startBareProxy(dir: string, port: number, backendUrl: string): Promise<{ url: string; process: Managed }> {
   const url = `http://127.0.0.1:${port}/`;
   const managed = await launch({
@@ -138,8 +168,9 @@ export async function startRampart(dir: string, options: RampartOptions, accessL
   });
   const httpUrl = `http://127.0.0.1:${options.ports.http}/`;
   const httpsUrl = `https://127.0.0.1:${options.ports.https}/`;
-  await waitForHttp(httpUrl, managed, 30_000);
-  await waitForHttp(httpsUrl, managed, 10_000);
+  const ready = (options.readyPath ?? "/").replace(/^\//, "");
+  await waitForHttp(httpUrl + ready, managed, 30_000);
+  await waitForHttp(httpsUrl + ready, managed, 10_000);
   return { httpUrl, httpsUrl, adminUrl: `http://127.0.0.1:${options.ports.admin}`, accessLog, configFile, process: managed };
 }
 

@@ -35,7 +35,7 @@ function rampartCli(): string {
   return existsSync(snapshot) ? snapshot : path.join(repoRoot, "dist/src/cli.js");
 }
 
-interface Gateway {
+export interface Gateway {
   readonly workers: number;
   readonly httpUrl: string;
   readonly adminUrl: string;
@@ -50,14 +50,14 @@ interface Gateway {
 }
 
 /** The bench config with `workers: N` instead of its `workers: 1`. */
-function withWorkers(config: string, workers: number): string {
+export function withWorkers(config: string, workers: number): string {
   const changed = config.replace(/^workers: 1$/m, `workers: ${workers}`);
   if (!changed.includes(`\nworkers: ${workers}\n`)) throw new Error("bench/rampart-config.ts no longer writes `workers: 1`: cannot set the worker count");
   return changed;
 }
 
 /** The config with one more route, first in the list: /extra to the same service, marked by a response header. */
-function withExtraRoute(config: string): string {
+export function withExtraRoute(config: string): string {
   const route = `routes:
   - name: extra
     match: { pathPrefix: /extra }
@@ -70,11 +70,11 @@ function withExtraRoute(config: string): string {
 }
 
 /** The gateway's worker processes: the primary's descendants (none with workers: 1). */
-function workerPids(gateway: Gateway): number[] {
+export function workerPids(gateway: Gateway): number[] {
   return processTree(gateway.process.pid).slice(1);
 }
 
-async function startGateway(dir: string, options: RampartOptions, workers: number): Promise<Gateway> {
+export async function startGateway(dir: string, options: RampartOptions, workers: number): Promise<Gateway> {
   const config = withWorkers(rampartConfig(dir, options), workers);
   const configFile = path.join(dir, `${options.name}.yaml`);
   writeFileSync(configFile, config);
@@ -92,7 +92,7 @@ async function startGateway(dir: string, options: RampartOptions, workers: numbe
   const httpUrl = `http://127.0.0.1:${options.ports.http}/`;
   const adminUrl = `http://127.0.0.1:${options.ports.admin}`;
   const gateway: Gateway = { workers, httpUrl, adminUrl, configFile, accessLog, config, process: managed, workerPids: new Set() };
-  await waitForHttp(httpUrl, managed, 30_000);
+  await waitForHttp(httpUrl + (options.readyPath ?? "/").replace(/^\//, ""), managed, 30_000);
   // The primary is ready once every worker is.
   await waitForHttp(`${adminUrl}/readyz`, managed, 30_000);
   const pids = workerPids(gateway);
@@ -127,7 +127,7 @@ function affinities(gateway: Gateway): Record<string, string> {
 }
 
 /** SIGTERM to the primary (it drains its workers), then SIGKILL to any worker of this gateway still running. */
-async function stopGateway(gateway: Gateway): Promise<number[]> {
+export async function stopGateway(gateway: Gateway): Promise<number[]> {
   for (const pid of workerPids(gateway)) gateway.workerPids.add(pid);
   await stop(gateway.process, 5_000);
   await sleep(200);
@@ -160,14 +160,14 @@ function metricValues(metrics: string, name: string, labels: string): number[] {
     .map((line) => Number(line.slice(prefix.length)));
 }
 
-interface ReloadCounts {
+export interface ReloadCounts {
   /** The primary's counter: its registry comes after the workers' aggregated metrics, so the last sample. */
   readonly primary: number | null;
   /** How many `rampart_config_reloads_total{result="success"}` samples /metrics has. */
   readonly samples: number;
 }
 
-async function successfulReloads(gateway: Gateway): Promise<ReloadCounts> {
+export async function successfulReloads(gateway: Gateway): Promise<ReloadCounts> {
   const values = metricValues(await fetchText(`${gateway.adminUrl}/metrics`), "rampart_config_reloads_total", '{result="success"}');
   return { primary: values.at(-1) ?? null, samples: values.length };
 }

@@ -17,5 +17,8 @@ export const replies = {
   bodyTimeout: { status: 408, error: "body_timeout" },
   tooManyHeaders: { status: 431, error: "too_many_headers" },
   methodNotAllowed: { status: 405, error: "method_not_allowed" },
+  expectationFailed: { status: 417, error: "expectation_failed" },
+  // 400, not 505: a request line this listener cannot read is the client's fault, as HAProxy answers it.
+  versionNotSupported: { status: 400, error: "unsupported_http_version" },
   tooManyInFlight: { status: 429, error: "too_many_requests_in_flight", headers: { "retry-after": 1 } },
 } as const satisfies Record<string, Reply>;

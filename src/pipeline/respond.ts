@@ -46,11 +46,12 @@ function writeRawReply(ctx: RequestContext, reply: Reply, body: string): void {
  * A whole HTTP/1.1 response, as text, for answers written straight onto a socket (refused upgrades,
  * CONNECT, requests the parser refused): always the last on its connection.
  */
-export function rawResponse(reply: Reply, requestId: string, body = `{"error":"${reply.error}","requestId":"${requestId}"}`): string {
+export function rawResponse(reply: Reply, requestId: string, body = `{"error":"${reply.error}","requestId":"${requestId}"}`, headOnly = false): string {
   let head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\n`;
   if (reply.headers !== undefined) {
     for (const name in reply.headers) head += `${name}: ${reply.headers[name]}\r\n`;
   }
   head += `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
-  return head + `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n` + body;
+  // A HEAD answer carries the headers a GET would, never the body (RFC 9110 §9.3.2).
+  return head + `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n` + (headOnly ? "" : body);
 }

@@ -37,12 +37,24 @@ export class Forwarder {
 
   constructor(private readonly options: ForwarderOptions) {
     const proxy = this.#proxy;
+    withoutDeleteLength(proxy);
     proxy.on("proxyReq", (proxyReq, req, _res, _options, socket) => {
       const ctx = (req as RequestWithContext)[CONTEXT];
       if (ctx === undefined) return;
       ctx.reusedSocket = proxyReq.reusedSocket;
       ctx.upstreamRequest = proxyReq;
       armTimeouts(proxyReq, socket, ctx.route!.service);
+    });
+    proxy.on("proxyReqWs", (proxyReq, req) => {
+      const ctx = (req as RequestWithContext)[CONTEXT];
+      if (ctx === undefined) return;
+      // http-proxy writes the backend's 101 (or its refusal) straight onto the socket; these listeners
+      // run before its own, so that answer carries the request id like every other.
+      const stamp = (proxyRes: IncomingMessage): void => {
+        proxyRes.headers["x-request-id"] = ctx.requestId;
+      };
+      proxyReq.once("upgrade", stamp);
+      proxyReq.once("response", stamp);
     });
     proxy.on("proxyRes", (proxyRes, req, res) => {
       const ctx = (req as RequestWithContext)[CONTEXT];
@@ -128,4 +140,16 @@ function armTimeouts(proxyReq: ClientRequest, socket: Socket, service: Service):
   proxyReq.setTimeout(service.responseTimeout, () => {
     proxyReq.destroy(new GatewayError("UPSTREAM_RESPONSE_TIMEOUT", `no answer within ${service.responseTimeout} ms`));
   });
+}
+
+/**
+ * http-proxy's `deleteLength` pass sets `content-length: 0` on a DELETE or OPTIONS sent chunked, then
+ * streams the body anyway: the backend reads the body as a second request (request smuggling, found by
+ * the fuzz test). Node's client frames such bodies correctly on its own, so the pass goes.
+ * https://github.com/http-party/node-http-proxy/issues/1343
+ */
+function withoutDeleteLength(proxy: object): void {
+  const holder = proxy as { webPasses?: Array<{ name: string }> };
+  if (!Array.isArray(holder.webPasses)) throw new Error("http-proxy-3 changed: webPasses not found (see withoutDeleteLength)");
+  holder.webPasses = holder.webPasses.filter((pass) => pass.name !== "deleteLength");
 }

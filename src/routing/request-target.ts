@@ -16,7 +16,12 @@ export const requestTargetStage: StageFactory = ({ routes, config }) => {
       const url = req.url ?? "";
       // Node keeps one line past the limit (listeners.ts sets maxHeadersCount so): more is refused, not cut.
       if (req.rawHeaders.length > maxHeaderLines) return replies.tooManyHeaders;
+      // Node's parser also takes "HTTP/2.0" and "HTTP/0.9" request lines; this listener speaks 1.x only.
+      if (req.httpVersionMajor !== 1) return replies.versionNotSupported;
       if (hasDuplicateHost(req.rawHeaders)) return replies.badRequest;
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, whatever form its target takes.
+      const hostless = req.headers.host === undefined;
+      if (hostless && req.httpVersionMinor !== 0) return replies.badRequest;
       let host: string | undefined;
       let pathAndQuery = url;
       if (url.charCodeAt(0) !== 47 /* "/" */) {
@@ -25,20 +30,22 @@ export const requestTargetStage: StageFactory = ({ routes, config }) => {
         host = normalizeHost(absolute.host);
         if (host === undefined) return replies.badRequest;
         if (!routes.namesHost(host)) return replies.misdirected;
+        // The target's authority wins over Host, but an invalid Host is still a 400 (RFC 9110 §7.2).
+        if (!hostless && normalizeHost(req.headers.host!) === undefined) return replies.badRequest;
         // The authority of an absolute-form target replaces Host (RFC 9112 §3.2.2).
         ctx.req.headers.host = absolute.host;
         pathAndQuery = absolute.pathAndQuery;
       } else {
-        const header = req.headers.host;
-        if (header === undefined) {
-          // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. HTTP/1.0 may omit it: such a
-          // request matches only routes without a host, and goes upstream naming the address the
-          // client reached (as nginx's $host falls back to the server's name), never the backend's.
-          if (req.httpVersionMinor !== 0 || req.httpVersionMajor !== 1) return replies.badRequest;
+        if (hostless) {
+          // HTTP/1.0 may omit Host: such a request matches only routes without a host, and goes upstream
+          // naming the address the client reached (as nginx's $host falls back to the server's name),
+          // never the backend's.
           req.headers.host = localAuthority(req.socket);
+          host = "";
+        } else {
+          host = normalizeHost(req.headers.host!);
+          if (host === undefined) return replies.badRequest;
         }
-        host = header === undefined ? "" : normalizeHost(header);
-        if (host === undefined) return replies.badRequest;
       }
 
       const queryStart = pathAndQuery.indexOf("?");

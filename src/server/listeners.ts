@@ -12,7 +12,7 @@ import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { tlsProfile } from "../tls/cipher-profile.js";
 import type { ConnectionGate } from "./connection-gate.js";
-import { handleOddRequests, isWebSocketUpgrade, serveWithoutUpgrade, type RefusalObserver } from "./odd-requests.js";
+import { handleOddRequests, hasBody, isWebSocketUpgrade, serveWithoutUpgrade, type RefusalObserver } from "./odd-requests.js";
 import type { SendWatch } from "./send-watch.js";
 
 export interface RequestHandlers {
@@ -92,7 +92,8 @@ function attachCommon(server: http.Server, limits: LimitsConfig, onRequest: http
   // One more than the limit, so the request-target stage can tell "too many" (431) from "exactly the limit".
   server.maxHeadersCount = limits.maxHeaderCount + 1;
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (isWebSocketUpgrade(req)) onWebSocket(req, socket, head);
+    // A handshake with a body goes the plain way, where it is refused: without Node's parser the body cannot be framed.
+    if (isWebSocketUpgrade(req) && !hasBody(req)) onWebSocket(req, socket, head);
     else serveWithoutUpgrade(req, socket, onRequest, edge.observeRefusal);
   });
   handleOddRequests(server, onRequest, edge.observeRefusal, (status) => {

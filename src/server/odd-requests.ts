@@ -5,13 +5,15 @@
 //   absent, which RFC 9110 §7.8 allows ("a server MAY ignore a received Upgrade header field").
 // - Expect: 100-continue: Node would send "100 Continue" at once, inviting a body we may refuse; the
 //   forward stage sends it only when the body is wanted (a 413 goes out without it).
+// - Any other Expect value: 417 as Node would, but in JSON and logged (RFC 9110 §10.1.1).
 // - Requests Node's parser refuses (400, 408, 431, 413): JSON, counted and logged.
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { Reply } from "../pipeline/reply.js";
+import { replies, type Reply } from "../pipeline/reply.js";
 import { rawResponse } from "../pipeline/respond.js";
+import { requestIdOf } from "../proxy/request-id.js";
 
 /** What the access log learns about a request answered before the pipeline saw it. */
 export interface Refusal {
@@ -25,8 +27,6 @@ export interface Refusal {
 
 export type RefusalObserver = (refusal: Refusal) => void;
 
-const METHOD_NOT_ALLOWED: Reply = { status: 405, error: "method_not_allowed" };
-const BAD_REQUEST: Reply = { status: 400, error: "bad_request" };
 
 /** Node parses these before a request exists; we answer with the contract's JSON, not a bare status. */
 const PARSER_ERRORS: Readonly<Record<string, Reply>> = {
@@ -35,8 +35,18 @@ const PARSER_ERRORS: Readonly<Record<string, Reply>> = {
   HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, error: "body_too_large" },
 };
 
+/** RFC 6455 §4.1: the opening handshake is an HTTP/1.1 (or later) GET; anything else is served as a plain request. */
 export function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
-  return req.method === "GET" && req.headers.upgrade?.toLowerCase() === "websocket";
+  return req.method === "GET" && req.httpVersion === "1.1" && req.headers.upgrade?.toLowerCase() === "websocket";
+}
+
+/**
+ * Node hands an upgrade request over without its parser, so a body that follows cannot be framed:
+ * it would be read as the next bytes of a tunnel or of a request. Such a request is answered 400.
+ */
+export function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
 /** Writes `reply` onto a socket no response object owns, then closes it; reports it to `observe`. */
@@ -44,7 +54,7 @@ export function refuseOnSocket(socket: Duplex, reply: Reply, observe: RefusalObs
   // No request was parsed (or none we keep), so there is no client id: every answer still carries one.
   const requestId = randomUUID();
   observe({ socket, status: reply.status, reason: reply.error, requestId, method, path });
-  if (socket.writable) socket.end(rawResponse(reply, requestId));
+  if (socket.writable) socket.end(rawResponse(reply, requestId, undefined, method === "HEAD"));
   else socket.destroy();
 }
 
@@ -52,34 +62,58 @@ export function refuseOnSocket(socket: Duplex, reply: Reply, observe: RefusalObs
 export function handleOddRequests(server: http.Server, serve: http.RequestListener, observe: RefusalObserver, onClientError: (status: number) => void): void {
   server.on("connect", (req: http.IncomingMessage, socket: Duplex) => {
     socket.on("error", ignore);
-    refuseOnSocket(socket, METHOD_NOT_ALLOWED, observe, "CONNECT", req.url ?? "");
+    refuseOnSocket(socket, replies.methodNotAllowed, observe, "CONNECT", req.url ?? "");
   });
   server.on("checkContinue", serve);
+  server.on("checkExpectation", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const requestId = requestIdOf(req);
+    const socket = req.socket;
+    observe({ socket, status: replies.expectationFailed.status, reason: replies.expectationFailed.error, requestId, method: req.method ?? "", path: req.url ?? "" });
+    // The body that may follow is not wanted: close rather than read it.
+    res.shouldKeepAlive = false;
+    const body = `{"error":"${replies.expectationFailed.error}","requestId":"${requestId}"}`;
+    res.writeHead(replies.expectationFailed.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-request-id": requestId });
+    res.end(req.method === "HEAD" ? undefined : body);
+  });
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
-    const reply = PARSER_ERRORS[error.code ?? ""] ?? BAD_REQUEST;
+    const reply = PARSER_ERRORS[error.code ?? ""] ?? replies.badRequest;
     onClientError(reply.status);
     if (error.code === "ECONNRESET") {
       socket.destroy();
       return;
     }
-    refuseOnSocket(socket, reply, observe);
+    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+    if (inFlight != null && !inFlight.writableFinished && inFlight.req.complete) {
+      // The bad bytes follow a whole request that is still being answered: that answer must not be
+      // replaced by our 400 (the client would read it as the answer to the good request). Finish it, then close.
+      inFlight.shouldKeepAlive = false;
+      const requestId = randomUUID();
+      observe({ socket, status: reply.status, reason: reply.error, requestId, method: methodOf(error), path: "" });
+      return;
+    }
+    // The request whose bytes were being parsed (Node's own parser state; `incoming` is set from the
+    // request line to the end of the body). Its answer may already be out, even finished (an early 431).
+    const parsing = (socket as Duplex & { parser?: { incoming?: http.IncomingMessage | null } | null }).parser?.incoming;
+    if (inFlight?.headersSent === true || (parsing?.complete === false && inFlight == null)) {
+      // The bad bytes are in the body of a request whose answer has begun or ended: no second status line can follow.
+      socket.destroy();
+      return;
+    }
+    refuseOnSocket(socket, reply, observe, inFlight?.req.method ?? methodOf(error), inFlight?.req.url);
   });
 }
 
 /**
  * Serves an upgrade request that is not a WebSocket handshake as an ordinary request on the socket
- * Node handed over (its parser is gone, so the connection ends after this one answer). A body cannot
- * be read without the parser: such a request is answered 400.
+ * Node handed over (its parser is gone, so the connection ends after this one answer).
  */
 export function serveWithoutUpgrade(req: http.IncomingMessage, socket: Duplex, serve: http.RequestListener, observe: RefusalObserver): void {
   socket.on("error", ignore);
-  const headers = req.headers;
-  const length = headers["content-length"];
-  if (headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")) {
-    refuseOnSocket(socket, BAD_REQUEST, observe, req.method, req.url);
+  if (hasBody(req)) {
+    refuseOnSocket(socket, replies.badRequest, observe, req.method, req.url);
     return;
   }
-  delete headers.upgrade;
+  delete req.headers.upgrade;
   const res = new http.ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Socket);
@@ -88,6 +122,14 @@ export function serveWithoutUpgrade(req: http.IncomingMessage, socket: Duplex, s
     socket.end();
   });
   serve(req, res);
+}
+
+/** The method of the refused request, when the parser got that far: a HEAD must be answered without a body. */
+function methodOf(error: NodeJS.ErrnoException & { rawPacket?: unknown }): string {
+  if (!Buffer.isBuffer(error.rawPacket)) return "";
+  const line = error.rawPacket.toString("latin1", 0, 16);
+  const end = line.search(/[ \t]/);
+  return end > 0 ? line.slice(0, end) : "";
 }
 
 function ignore(): void {}

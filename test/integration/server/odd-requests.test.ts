@@ -128,4 +128,55 @@ describe("odd requests", () => {
     const requestId = headerOf(text, "x-request-id");
     await waitFor(() => lines.find((line) => line.requestId === requestId && line.status === 400), 2_000, "an access-log line for the refusal");
   });
+  test("Expect other than 100-continue → 417 JSON with its request id; the backend never sees it", async () => {
+    const { text, closed } = await exchange(gw.httpPort, "GET /expect-odd HTTP/1.1\r\nHost: localhost\r\nExpect: 200-ok\r\n\r\n");
+    assert.equal(statusOf(text), 417, text);
+    const body = JSON.parse(bodyOf(text)) as { error: string; requestId: string };
+    assert.equal(body.error, "expectation_failed");
+    assert.equal(body.requestId, headerOf(text, "x-request-id"));
+    assert.ok(closed);
+    assert.ok(!seenByBackend("expect-odd"));
+  });
+
+  test("an HTTP version other than 1.x → 400 unsupported_http_version", async () => {
+    const { text } = await exchange(gw.httpPort, "GET /version-two HTTP/2.0\r\nHost: localhost\r\n\r\n");
+    assert.equal(statusOf(text), 400, text);
+    assert.equal(JSON.parse(bodyOf(text)).error, "unsupported_http_version");
+    assert.ok(!seenByBackend("version-two"));
+  });
+
+  test("a WebSocket handshake over HTTP/1.0 is served as a plain request (RFC 6455 needs HTTP/1.1)", async () => {
+    const { text } = await exchange(gw.httpPort, "GET /ws-10 HTTP/1.0\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    assert.match(text, /^HTTP\/1\.1 200 /, text);
+    const echoed = JSON.parse(bodyOf(text)) as { headers: Record<string, string> };
+    assert.equal(echoed.headers.upgrade, undefined);
+  });
+
+  test("a WebSocket handshake that declares a body → 400, answered, not left hanging", async () => {
+    const { text, closed } = await exchange(gw.httpPort, "GET /ws-body HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 1\r\n\r\nxy");
+    assert.equal(statusOf(text), 400, text);
+    assert.ok(closed);
+    assert.ok(!seenByBackend("ws-body"));
+  });
+
+  test("a malformed chunk after an early answer closes the connection: one request, one status line", async () => {
+    // 21 header lines: answered 431 before the body is read; the bad chunk then belongs to an answered request.
+    const headers = Array.from({ length: 20 }, (_, i) => `x-h${i}: v\r\n`).join("");
+    const { text, closed } = await exchange(gw.httpPort, `HEAD /early-then-bad HTTP/1.1\r\n${headers}Host: localhost\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\nzz\r\n`);
+    assert.equal(statusOf(text), 431, text);
+    assert.equal(text.match(/HTTP\/1\.1 /g)?.length, 1, text);
+    assert.ok(closed);
+  });
+
+  test("a chunked DELETE goes upstream chunked: its body is never read by the backend as a second request", async () => {
+    const smuggled = "GET /smuggled-by-delete HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    const chunk = `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`;
+    const { text } = await exchange(gw.httpPort, `DELETE /delete-chunked HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk}`);
+    assert.equal(statusOf(text), 200, text);
+    const echoed = JSON.parse(bodyOf(text)) as { headers: Record<string, string> };
+    assert.equal(echoed.headers["transfer-encoding"], "chunked");
+    assert.equal(echoed.headers["content-length"], undefined);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(!seenByBackend("smuggled-by-delete"), "the DELETE body was parsed by the backend as a request");
+  });
 });
