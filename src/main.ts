@@ -20,9 +20,9 @@ import { BodyProgress } from "./proxy/body-progress.js";
 import { offenceTracker } from "./guards/jails.js";
 import type { RequestObserver } from "./pipeline/pipeline.js";
 import { createSharedState, type SharedState } from "./state/shared-state.js";
-import { buildGeneration, retiredServices, type Generation } from "./pipeline/build.js";
+import { buildGeneration, retiredServices, type Generation } from "./assembly/generation.js";
 import { Forwarder } from "./proxy/forwarder.js";
-import { adminApi } from "./server/admin-api.js";
+import { adminApi, type ReloadResult } from "./server/admin-api.js";
 import { createAdminServer, listenAdmin } from "./server/admin.js";
 import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
 import { alpnChallengeFilter } from "./server/alpn-challenge.js";
@@ -57,7 +57,6 @@ export interface GatewayAddresses {
   readonly admin: AddressInfo | undefined;
 }
 
-export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly problems: readonly string[] };
 
 export class Gateway {
   readonly metrics: GatewayMetrics;

@@ -5,7 +5,6 @@
 import type { RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible";
 import type { Config, JailConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
-import type { RequestContext } from "../pipeline/context.js";
 import type { LimiterFactory } from "../state/limiters.js";
 import type { BanManager } from "./bans.js";
 
@@ -17,6 +16,19 @@ export interface Jail {
   readonly methods: ReadonlySet<string> | undefined;
   readonly rateLimited: boolean;
   readonly counter: RateLimiterAbstract;
+}
+
+/** What a jail judges: one finished request, as plain values. */
+export interface JudgedRequest {
+  readonly clientIp: string;
+  readonly method: string;
+  /** The normalised path, as routing matched it. */
+  readonly path: string;
+  readonly status: number;
+  /** Answered 429 by Rampart's own rate limit (not a 429 from upstream). */
+  readonly rateLimited: boolean;
+  /** On the allowlist: never judged. */
+  readonly allowlisted: boolean;
 }
 
 export function compileJails(config: Config, limiter: LimiterFactory): ReadonlyMap<string, Jail> {
@@ -40,21 +52,22 @@ export function compileJails(config: Config, limiter: LimiterFactory): ReadonlyM
 }
 
 /** Every condition the jail names holds for this request (a jail with `status` and `path` wants both). */
-export function isOffence(jail: Jail, ctx: RequestContext, status: number): boolean {
-  if (jail.statuses !== undefined && !jail.statuses.has(status)) return false;
-  if (jail.methods !== undefined && !jail.methods.has(ctx.req.method ?? "")) return false;
-  if (jail.rateLimited && !ctx.rateLimited) return false;
-  if (jail.path !== undefined && !jail.path.test(ctx.path)) return false;
+export function isOffence(jail: Jail, request: JudgedRequest): boolean {
+  if (jail.statuses !== undefined && !jail.statuses.has(request.status)) return false;
+  if (jail.methods !== undefined && !jail.methods.has(request.method)) return false;
+  if (jail.rateLimited && !request.rateLimited) return false;
+  if (jail.path !== undefined && !jail.path.test(request.path)) return false;
   return true;
 }
 
-/** Called for every finished request: counts offences and bans whoever reaches a jail's maxRetry. */
-export function offenceTracker(bans: BanManager, logger: Logger) {
-  return (ctx: RequestContext, status: number): void => {
-    const jails = ctx.jails;
-    if (jails.length === 0 || ctx.allowlisted || ctx.clientIp === "") return;
+/** Judges a finished request by `jails` (its route's): counts offences and bans whoever reaches a jail's maxRetry. */
+export type OffenceTracker = (jails: readonly Jail[], request: JudgedRequest) => void;
+
+export function offenceTracker(bans: BanManager, logger: Logger): OffenceTracker {
+  return (jails, request) => {
+    if (request.allowlisted || request.clientIp === "") return;
     for (const jail of jails) {
-      if (isOffence(jail, ctx, status)) void count(jail, ctx.clientIp, `${ctx.req.method} ${ctx.path} → ${status}`);
+      if (isOffence(jail, request)) void count(jail, request.clientIp, `${request.method} ${request.path} → ${request.status}`);
     }
   };
 

@@ -1,9 +1,9 @@
 // Rate-limit policies and the one function that turns rate-limiter-flexible's outcomes into a
 // decision. The library resolves when allowed, rejects with a RateLimiterRes when over the limit and
 // rejects with an Error when the store fails (DESIGN.md, "Known traps"); callers only see Decision.
+import type { IncomingHttpHeaders } from "node:http";
 import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Config, RateLimitConfig } from "../config/schema.js";
-import type { RequestContext } from "../pipeline/context.js";
 import type { LimiterFactory } from "../state/limiters.js";
 
 export type Decision =
@@ -15,7 +15,8 @@ export interface Policy {
   readonly name: string;
   readonly limit: number;
   readonly windowMs: number;
-  keyOf(ctx: RequestContext): string;
+  /** The counter a request is charged to, from the values the policy keys on. */
+  keyOf(clientIp: string, route: string, headers: IncomingHttpHeaders): string;
   readonly limiter: RateLimiterAbstract;
 }
 
@@ -46,14 +47,14 @@ export function compilePolicies(config: Config, limiter: LimiterFactory): Readon
   return policies;
 }
 
-function keyFunction(policy: RateLimitConfig): (ctx: RequestContext) => string {
-  if (policy.key === "ip") return (ctx) => ctx.clientIp;
-  if (policy.key === "ip+route") return (ctx) => `${ctx.clientIp}|${ctx.route?.name ?? ""}`;
+function keyFunction(policy: RateLimitConfig): Policy["keyOf"] {
+  if (policy.key === "ip") return (clientIp) => clientIp;
+  if (policy.key === "ip+route") return (clientIp, route) => `${clientIp}|${route}`;
   const header = policy.key.slice("header:".length).toLowerCase();
   // Keyed by the header (an API key, say) when present; a request without it is limited by its IP,
   // in a separate key space so a header value cannot collide with an address.
-  return (ctx) => {
-    const value = ctx.req.headers[header];
-    return typeof value === "string" && value !== "" ? `h:${value}` : `ip:${ctx.clientIp}`;
+  return (clientIp, _route, headers) => {
+    const value = headers[header];
+    return typeof value === "string" && value !== "" ? `h:${value}` : `ip:${clientIp}`;
   };
 }

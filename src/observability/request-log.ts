@@ -1,32 +1,32 @@
-// Runs once per request when its response closes: the route's metrics and one access-log line.
+// Runs once per request when its response closes, after the pipeline released what it held: the
+// route's metrics, the jails' verdict and one access-log line.
 // Clients that hang up before the response is complete are recorded as 499 (nginx's convention), so
 // aborted requests are visible rather than counted as the 200 that was never delivered.
 import { performance } from "node:perf_hooks";
 import type { RequestContext } from "../pipeline/context.js";
-import { endAttempt } from "../upstream/attempt.js";
+import type { OffenceTracker } from "../guards/jails.js";
 import type { AccessLog } from "./access-log.js";
 import { methodLabel, type GatewayMetrics } from "./metrics.js";
 
 const CLIENT_CLOSED = 499;
 
-/** Runs after metrics for every finished request with its final status (the jails' offence tracker). */
-export type OutcomeListener = (ctx: RequestContext, status: number) => void;
-
-export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, enabled: () => boolean, onOutcome: OutcomeListener) {
+export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, enabled: () => boolean, judge: OffenceTracker) {
   const unmatched = metrics.forRoute("-");
   return (ctx: RequestContext): void => {
     const seconds = (performance.now() - ctx.startedAt) / 1000;
     const status = statusOf(ctx);
     const method = methodLabel(ctx.req.method);
     const route = ctx.route;
-    endAttempt(ctx);
     if (route !== undefined) {
       route.metrics.inFlight.dec();
       route.metrics.observe(method, status, seconds);
     } else {
       unmatched.observe(method, status, seconds);
     }
-    onOutcome(ctx, status);
+    // Only requests some jail watches are judged: the rest pay nothing here.
+    if (ctx.jails.length > 0) {
+      judge(ctx.jails, { clientIp: ctx.clientIp, method: ctx.req.method ?? "", path: ctx.path, status, rateLimited: ctx.rateLimited, allowlisted: ctx.allowlisted });
+    }
     if (!enabled()) return;
     accessLog.write({
       requestId: ctx.requestId,

@@ -7,12 +7,14 @@ import type { Jail } from "../guards/jails.js";
 import type { Linger } from "./linger.js";
 import type { Route } from "../routing/route.js";
 import type { Target } from "../upstream/target.js";
+import type { Reply } from "./reply.js";
 
 /** Where a RequestContext is attached to its request, response or upgraded socket. */
 export const CONTEXT = Symbol("rampart.context");
 export type WithContext<T> = T & { [CONTEXT]?: RequestContext };
 
 const NO_JAILS: readonly Jail[] = Object.freeze([]);
+const NO_STAGES: readonly Stage[] = Object.freeze([]);
 
 export class RequestContext {
   requestId = "";
@@ -33,6 +35,8 @@ export class RequestContext {
   /** The query string including "?", or "". */
   query = "";
   route: Route | undefined = undefined;
+  /** The matched route's own stages, run after the prefix (stages/request-path.ts). */
+  chain: readonly Stage[] = NO_STAGES;
   target: Target | undefined = undefined;
   /** Why the request failed, for the access log (an error code or reply reason). */
   failure: string | undefined = undefined;
@@ -77,4 +81,17 @@ export class RequestContext {
   get isUpgrade(): boolean {
     return this.res === undefined;
   }
+}
+
+// The one interface every step of the request path implements (Envoy's filter chain, Fastify's named
+// hooks). A stage either lets the request go on, answers it with a Reply, or takes it over (forwarding).
+// Returning a plain value keeps the common path synchronous: only a stage that truly waits on I/O
+// (e.g. a Redis rate-limit check) returns a Promise, and only that request pays for it.
+/** undefined: continue with the next stage. */
+export type StageResult = undefined | Reply | typeof HANDLED;
+export const HANDLED = Symbol("handled");
+
+export interface Stage {
+  readonly name: string;
+  run(ctx: RequestContext): StageResult | Promise<StageResult>;
 }

@@ -1,5 +1,7 @@
-// Runs the ordered stages (declared in stages.ts) for one request. Synchronous stages run in one loop
-// with no Promise allocated; a stage that returns a Promise suspends the loop until it settles.
+// Runs one request through the prefix stages, then through its route's chain (both declared in
+// stages/request-path.ts), as one sequence: position i is prefix[i] while i < prefix.length, then
+// ctx.chain[i - prefix.length]. Synchronous stages run in one loop with no Promise allocated; a stage
+// that returns a Promise suspends the loop until it settles.
 // The request's finish phase (what it holds is released when its response closes) is part of this
 // kernel; metrics, jails and the access log observe the finished request after it.
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -9,8 +11,9 @@ import type { Logger } from "../observability/logger.js";
 import { CONTEXT, RequestContext, type WithContext } from "./context.js";
 import { mapError } from "./error-mapper.js";
 import type { Linger } from "./linger.js";
+import { endAttempt } from "../upstream/attempt.js";
 import { writeReply } from "./respond.js";
-import { HANDLED, type Stage, type StageResult } from "./stage.js";
+import { HANDLED, type Stage, type StageResult } from "./context.js";
 
 export type RequestObserver = (ctx: RequestContext) => void;
 
@@ -20,7 +23,7 @@ export class Pipeline {
   readonly #onAbandoned: (this: WithContext<IncomingMessage>) => void;
 
   constructor(
-    readonly stages: readonly Stage[],
+    readonly prefix: readonly Stage[],
     onFinished: RequestObserver,
     private readonly logger: Logger,
     private readonly linger: Linger,
@@ -28,6 +31,8 @@ export class Pipeline {
     // Listener functions shared by every request (each finds its context on the emitter), rather
     // than closures allocated per request.
     const finish = (ctx: RequestContext) => {
+      // An attempt still open (the client hung up mid-response): its target's in-flight count and breaker outcome.
+      endAttempt(ctx);
       const slot = ctx.concurrencySlot;
       if (slot !== undefined) {
         ctx.concurrencySlot = undefined;
@@ -83,11 +88,15 @@ export class Pipeline {
   }
 
   #run(ctx: RequestContext, from: number): void {
-    const stages = this.stages;
-    for (let index = from; index < stages.length; index++) {
+    const prefix = this.prefix;
+    const prefixLength = prefix.length;
+    for (let index = from; ; index++) {
+      // The chain is read at each step: the route stage, last of the prefix, sets it.
+      const stage = index < prefixLength ? prefix[index] : ctx.chain[index - prefixLength];
+      if (stage === undefined) return;
       let result: StageResult | Promise<StageResult>;
       try {
-        result = stages[index]!.run(ctx);
+        result = stage.run(ctx);
       } catch (error) {
         mapError(ctx, error, this.logger);
         return;

@@ -21,4 +21,7 @@ export const replies = {
   // 400, not 505: a request line this listener cannot read is the client's fault, as HAProxy answers it.
   versionNotSupported: { status: 400, error: "unsupported_http_version" },
   tooManyInFlight: { status: 429, error: "too_many_requests_in_flight", headers: { "retry-after": 1 } },
+  // Retry-After on 503: long enough for a health check or breaker to change its mind.
+  noHealthyTarget: { status: 503, error: "no_healthy_target", headers: { "retry-after": 5 } },
+  storeUnavailable: { status: 503, error: "store_unavailable", headers: { "retry-after": 5 } },
 } as const satisfies Record<string, Reply>;

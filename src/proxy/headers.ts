@@ -34,7 +34,7 @@ export function applyEdits(headers: Headers, edits: CompiledHeaderEdits): void {
   for (const [name, value] of edits.set) headers[name] = value;
 }
 
-export function prepareUpstreamRequest(ctx: RequestContext): void {
+export function prepareUpstreamRequest(ctx: RequestContext, edits: CompiledHeaderEdits): void {
   const headers = ctx.req.headers;
   removeHopByHop(headers, ctx.isUpgrade);
   // The gateway answered "100 Continue" itself; forwarding Expect would make the upstream wait too.
@@ -51,5 +51,5 @@ export function prepareUpstreamRequest(ctx: RequestContext): void {
     headers["x-forwarded-proto"] = ctx.encrypted ? "https" : "http";
     headers["x-forwarded-host"] = headers.host ?? "";
   }
-  applyEdits(headers, ctx.route!.requestHeaders);
+  applyEdits(headers, edits);
 }

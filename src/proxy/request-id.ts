@@ -2,7 +2,6 @@
 // generated otherwise; sent upstream and returned to the client on every response.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { StageFactory } from "../pipeline/build-context.js";
 
 const WELL_FORMED = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
@@ -10,14 +9,3 @@ export function requestIdOf(req: IncomingMessage): string {
   const incoming = req.headers["x-request-id"];
   return typeof incoming === "string" && WELL_FORMED.test(incoming) ? incoming : randomUUID();
 }
-
-export const requestIdStage: StageFactory = () => ({
-  name: "request-id",
-  run(ctx) {
-    const id = requestIdOf(ctx.req);
-    ctx.requestId = id;
-    ctx.req.headers["x-request-id"] = id;
-    ctx.res?.setHeader("x-request-id", id);
-    return undefined;
-  },
-});

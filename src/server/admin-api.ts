@@ -1,9 +1,21 @@
 // The operator API behind the admin listener (/api/*). Contract: DESIGN.md, "Admin listener".
-import type { Gateway } from "../main.js";
+import type { BanManager } from "../guards/bans.js";
+import type { CertificateResolver } from "../tls/certificate-resolver.js";
+import type { Service } from "../upstream/service.js";
 import { routeApi, type AdminApi, type AdminHandler } from "./admin.js";
 import { banHandlers } from "./admin-bans.js";
 
-export function adminApi(gateway: Gateway): AdminApi {
+export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly problems: readonly string[] };
+
+/** What the admin API reads and drives: the running gateway, seen from below (it never imports main). */
+export interface AdminSubject {
+  readonly generation: { readonly services: ReadonlyMap<string, Service> };
+  readonly certificates: Pick<CertificateResolver, "list">;
+  readonly bans: BanManager;
+  reload(): Promise<ReloadResult>;
+}
+
+export function adminApi(gateway: AdminSubject): AdminApi {
   return routeApi(new Map<string, AdminHandler>([
     [
       "GET /api/upstreams",

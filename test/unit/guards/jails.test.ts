@@ -3,23 +3,18 @@
 // (banTime × factor^(n-1), capped at maxTime).
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { IncomingMessage, ServerResponse } from "node:http";
-import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { configSchema, type Config } from "../../../src/config/schema.js";
 import { BanManager } from "../../../src/guards/bans.js";
-import { compileJails, isOffence, offenceTracker, type Jail } from "../../../src/guards/jails.js";
+import { compileJails, isOffence, offenceTracker, type JudgedRequest } from "../../../src/guards/jails.js";
 import { silentLogger } from "../../../src/observability/logger.js";
 import { GatewayMetrics } from "../../../src/observability/metrics.js";
-import { RequestContext } from "../../../src/pipeline/context.js";
 import type { LimiterSpec } from "../../../src/state/limiters.js";
 import { createSharedState, type SharedState } from "../../../src/state/shared-state.js";
-import { Linger } from "../../../src/pipeline/linger.js";
 
-const testLinger = new Linger(() => ({ lingerTime: 1_000, lingerBytes: 1_024 }), () => {});
 
 function config(jails: Record<string, unknown>): Config {
   return configSchema.parse({ jails });
@@ -31,17 +26,16 @@ function memoryLimiter(spec: LimiterSpec): RateLimiterMemory {
   return new RateLimiterMemory({ keyPrefix: spec.name, points: spec.points, duration: Math.max(1, Math.ceil(spec.windowMs / 1000)) });
 }
 
-function context(options: { method?: string; path?: string; ip?: string; rateLimited?: boolean; allowlisted?: boolean; jails?: readonly Jail[] } = {}): RequestContext {
-  const socket = new Socket();
-  const req = new IncomingMessage(socket);
-  req.method = options.method ?? "GET";
-  const ctx = new RequestContext(req, new ServerResponse(req), socket, undefined, true, 0, testLinger);
-  ctx.path = options.path ?? "/";
-  ctx.clientIp = options.ip ?? "203.0.113.5";
-  ctx.rateLimited = options.rateLimited ?? false;
-  ctx.allowlisted = options.allowlisted ?? false;
-  if (options.jails !== undefined) ctx.jails = options.jails;
-  return ctx;
+/** A finished request as the jails see it. */
+function request(status: number, options: { method?: string; path?: string; ip?: string; rateLimited?: boolean; allowlisted?: boolean } = {}): JudgedRequest {
+  return {
+    clientIp: options.ip ?? "203.0.113.5",
+    method: options.method ?? "GET",
+    path: options.path ?? "/",
+    status,
+    rateLimited: options.rateLimited ?? false,
+    allowlisted: options.allowlisted ?? false,
+  };
 }
 
 describe("compileJails", () => {
@@ -93,34 +87,34 @@ describe("isOffence", () => {
   const jail = (name: string) => jails.get(name)!;
 
   test("a single condition: status, path regex, method, rate limited", () => {
-    assert.equal(isOffence(jail("status"), context(), 401), true);
-    assert.equal(isOffence(jail("status"), context(), 403), false);
-    assert.equal(isOffence(jail("status"), context(), 200), false);
-    assert.equal(isOffence(jail("path"), context({ path: "/.env" }), 404), true);
-    assert.equal(isOffence(jail("path"), context({ path: "/.git/config" }), 200), true);
-    assert.equal(isOffence(jail("path"), context({ path: "/app/.env" }), 404), false, "anchored regex");
-    assert.equal(isOffence(jail("path"), context({ path: "/.gitignore" }), 404), false);
-    assert.equal(isOffence(jail("method"), context({ method: "POST" }), 200), true);
-    assert.equal(isOffence(jail("method"), context({ method: "DELETE" }), 500), true);
-    assert.equal(isOffence(jail("method"), context({ method: "GET" }), 200), false);
-    assert.equal(isOffence(jail("limited"), context({ rateLimited: true }), 429), true);
-    assert.equal(isOffence(jail("limited"), context({ rateLimited: false }), 429), false, "a 429 from upstream is not a Rampart rate limit");
+    assert.equal(isOffence(jail("status"), request(401)), true);
+    assert.equal(isOffence(jail("status"), request(403)), false);
+    assert.equal(isOffence(jail("status"), request(200)), false);
+    assert.equal(isOffence(jail("path"), request(404, { path: "/.env" })), true);
+    assert.equal(isOffence(jail("path"), request(200, { path: "/.git/config" })), true);
+    assert.equal(isOffence(jail("path"), request(404, { path: "/app/.env" })), false, "anchored regex");
+    assert.equal(isOffence(jail("path"), request(404, { path: "/.gitignore" })), false);
+    assert.equal(isOffence(jail("method"), request(200, { method: "POST" })), true);
+    assert.equal(isOffence(jail("method"), request(500, { method: "DELETE" })), true);
+    assert.equal(isOffence(jail("method"), request(200, { method: "GET" })), false);
+    assert.equal(isOffence(jail("limited"), request(429, { rateLimited: true })), true);
+    assert.equal(isOffence(jail("limited"), request(429, { rateLimited: false })), false, "a 429 from upstream is not a Rampart rate limit");
   });
 
   test("every condition a jail names must hold (AND, not OR)", () => {
     const both = jail("statusAndPath");
-    assert.equal(isOffence(both, context({ path: "/login" }), 401), true);
-    assert.equal(isOffence(both, context({ path: "/login/sso" }), 403), true);
-    assert.equal(isOffence(both, context({ path: "/other" }), 401), false, "status alone is not enough");
-    assert.equal(isOffence(both, context({ path: "/login" }), 200), false, "path alone is not enough");
+    assert.equal(isOffence(both, request(401, { path: "/login" })), true);
+    assert.equal(isOffence(both, request(403, { path: "/login/sso" })), true);
+    assert.equal(isOffence(both, request(401, { path: "/other" })), false, "status alone is not enough");
+    assert.equal(isOffence(both, request(200, { path: "/login" })), false, "path alone is not enough");
 
     const all = jail("everything");
     const offending = { path: "/api/x", method: "POST", rateLimited: true };
-    assert.equal(isOffence(all, context(offending), 429), true);
-    assert.equal(isOffence(all, context(offending), 503), false);
-    assert.equal(isOffence(all, context({ ...offending, path: "/web" }), 429), false);
-    assert.equal(isOffence(all, context({ ...offending, method: "GET" }), 429), false);
-    assert.equal(isOffence(all, context({ ...offending, rateLimited: false }), 429), false);
+    assert.equal(isOffence(all, request(429, offending)), true);
+    assert.equal(isOffence(all, request(503, offending)), false);
+    assert.equal(isOffence(all, request(429, { ...offending, path: "/web" })), false);
+    assert.equal(isOffence(all, request(429, { ...offending, method: "GET" })), false);
+    assert.equal(isOffence(all, request(429, { ...offending, rateLimited: false })), false);
   });
 });
 
@@ -164,16 +158,16 @@ describe("offenceTracker and escalation", () => {
     const auth = [...jails.values()];
     const ip = "203.0.113.21";
 
-    track(context({ ip, jails: auth }), 401);
-    track(context({ ip, jails: auth }), 200);
-    track(context({ ip, jails: auth }), 500);
-    track(context({ ip: "203.0.113.22", jails: auth }), 401);
-    track(context({ ip, jails: [] }), 401);
-    track(context({ ip, jails: auth }), 401);
+    track(auth, request(401, { ip }));
+    track(auth, request(200, { ip }));
+    track(auth, request(500, { ip }));
+    track(auth, request(401, { ip: "203.0.113.22" }));
+    track([], request(401, { ip }));
+    track(auth, request(401, { ip }));
     assert.equal(await waitForBan(ip, 200), undefined, "two offences of three");
 
-    for (let i = 0; i < 5; i++) track(context({ ip: "198.51.100.1", allowlisted: true, jails: auth }), 401);
-    track(context({ ip, path: "/login", jails: auth }), 401);
+    for (let i = 0; i < 5; i++) track(auth, request(401, { ip: "198.51.100.1", allowlisted: true }));
+    track(auth, request(401, { ip, path: "/login" }));
     const ban = await waitForBan(ip);
     assert.ok(ban, "the third offence bans");
     assert.equal(ban.jail, "auth");
@@ -189,8 +183,8 @@ describe("offenceTracker and escalation", () => {
   test("an IPv6 client's offences add up over its whole /64", async () => {
     const jails = compileJails(config({ v6: { when: { status: [401] }, maxRetry: 2, findTime: "1m", banTime: "1h" } }), state.limiter);
     const track = offenceTracker(bans, silentLogger);
-    track(context({ ip: "2001:db8:5:6::1", jails: [...jails.values()] }), 401);
-    track(context({ ip: "2001:db8:5:6:ffff::2", jails: [...jails.values()] }), 401);
+    track([...jails.values()], request(401, { ip: "2001:db8:5:6::1" }));
+    track([...jails.values()], request(401, { ip: "2001:db8:5:6:ffff::2" }));
     const ban = await waitForBan("2001:db8:5:6::abc");
     assert.equal(ban?.ip, "2001:db8:5:6::/64");
   });

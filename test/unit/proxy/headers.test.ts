@@ -92,7 +92,7 @@ describe("prepareUpstreamRequest", () => {
       viaTrustedProxy: false,
       encrypted: true,
     });
-    prepareUpstreamRequest(ctx);
+    prepareUpstreamRequest(ctx, ctx.route!.requestHeaders);
     const headers = ctx.req.headers;
     assert.equal(headers["x-forwarded-for"], "198.51.100.1");
     assert.equal(headers["x-forwarded-proto"], "https");
@@ -109,7 +109,7 @@ describe("prepareUpstreamRequest", () => {
       viaTrustedProxy: true,
       encrypted: false,
     });
-    prepareUpstreamRequest(ctx);
+    prepareUpstreamRequest(ctx, ctx.route!.requestHeaders);
     const headers = ctx.req.headers;
     assert.equal(headers["x-forwarded-for"], "203.0.113.7, 10.0.0.2");
     assert.equal(headers["x-forwarded-proto"], "https", "the trusted proxy's scheme is kept");
@@ -118,7 +118,7 @@ describe("prepareUpstreamRequest", () => {
 
   test("behind a trusted proxy that sent no -Proto/-Host, the gateway fills them in", () => {
     const ctx = contextFor({ headers: { host: "shop.test", "x-forwarded-for": "203.0.113.7" }, peer: "10.0.0.2", clientIp: "203.0.113.7", viaTrustedProxy: true, encrypted: true });
-    prepareUpstreamRequest(ctx);
+    prepareUpstreamRequest(ctx, ctx.route!.requestHeaders);
     assert.equal(ctx.req.headers["x-forwarded-proto"], "https");
     assert.equal(ctx.req.headers["x-forwarded-host"], "shop.test");
   });
@@ -133,7 +133,7 @@ describe("prepareUpstreamRequest", () => {
       set: { "X-Tenant": "gateway" },
       remove: ["X-Internal"],
     });
-    prepareUpstreamRequest(ctx);
+    prepareUpstreamRequest(ctx, ctx.route!.requestHeaders);
     assert.equal(ctx.req.headers.expect, undefined);
     assert.equal(ctx.req.headers["x-internal"], undefined);
     assert.equal(ctx.req.headers["x-tenant"], "gateway");
@@ -148,7 +148,7 @@ describe("prepareUpstreamRequest", () => {
       encrypted: true,
       upgrade: true,
     });
-    prepareUpstreamRequest(ctx);
+    prepareUpstreamRequest(ctx, ctx.route!.requestHeaders);
     assert.equal(ctx.req.headers.upgrade, "websocket");
     assert.equal(ctx.req.headers.connection, "Upgrade");
     assert.equal(ctx.req.headers["keep-alive"], undefined);

@@ -2,12 +2,12 @@
 // Absolute-form targets ("GET http://host/ HTTP/1.1", RFC 9112 §3.2.2) name the host themselves: one
 // that no route names explicitly is answered 421 Misdirected Request, so Rampart is never usable as an
 // open forward proxy (RFC 9110 §15.5.20 is the status for exactly this case).
-import type { StageFactory } from "../pipeline/build-context.js";
+import type { PrefixStageFactory } from "./stage-factory.js";
 import { replies } from "../pipeline/reply.js";
-import { normalizeHost } from "./host.js";
-import { normalizePath } from "./normalize-path.js";
+import { normalizeHost } from "../routing/host.js";
+import { normalizePath } from "../routing/normalize-path.js";
 
-export const requestTargetStage: StageFactory = ({ routes, config }) => {
+export const requestTargetStage: PrefixStageFactory = ({ routes, config }) => {
   const maxHeaderLines = config.limits.maxHeaderCount * 2;
   return {
     name: "request-target",

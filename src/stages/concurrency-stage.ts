@@ -1,10 +1,10 @@
 // maxRequestsInFlightPerIp: a client address over its share of requests in progress is answered 429
 // before anything is spent on it upstream. Allowlisted clients are exempt, as from every other limit;
 // WebSocket upgrades are not counted (each is one connection, already bounded by maxConnectionsPerIp).
-import type { StageFactory } from "../pipeline/build-context.js";
+import type { PrefixStageFactory } from "./stage-factory.js";
 import { replies } from "../pipeline/reply.js";
 
-export const concurrencyStage: StageFactory = ({ config, guards }) => {
+export const concurrencyStage: PrefixStageFactory = ({ config, guards }) => {
   const limit = config.limits.maxRequestsInFlightPerIp;
   const concurrency = guards.concurrency;
   return {

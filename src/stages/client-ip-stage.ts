@@ -1,8 +1,8 @@
-import type { StageFactory } from "../pipeline/build-context.js";
-import { resolveClientIp } from "./client-ip.js";
-import { CidrSet } from "./ip.js";
+import type { PrefixStageFactory } from "./stage-factory.js";
+import { resolveClientIp } from "../guards/client-ip.js";
+import { CidrSet } from "../guards/ip.js";
 
-export const clientIpStage: StageFactory = ({ config }) => {
+export const clientIpStage: PrefixStageFactory = ({ config }) => {
   const trusted = new CidrSet(config.trustedProxies);
   return {
     name: "client-ip",

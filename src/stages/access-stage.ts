@@ -1,7 +1,7 @@
 // Refuses denylisted and banned clients on every request. Clients whose socket address is banned never
 // get this far (the connection gate closes them at accept); this catches clients known through a
 // trusted proxy's X-Forwarded-For, and keep-alive connections opened before their ban.
-import type { StageFactory } from "../pipeline/build-context.js";
+import type { PrefixStageFactory } from "./stage-factory.js";
 import type { Reply } from "../pipeline/reply.js";
 
 // The connection is closed after the answer: a refused client gets no keep-alive to retry on. Unless
@@ -12,7 +12,7 @@ const BANNED: Reply = { status: 403, error: "banned", headers: { connection: "cl
 const DENIED_VIA_PROXY: Reply = { status: 403, error: "denied" };
 const BANNED_VIA_PROXY: Reply = { status: 403, error: "banned" };
 
-export const accessStage: StageFactory = ({ guards }) => {
+export const accessStage: PrefixStageFactory = ({ guards }) => {
   const { allowlist, denylist, bans } = guards;
   const allJails = Object.freeze([...guards.jails.values()]);
   return {

@@ -1,5 +1,8 @@
 // What a stage factory may use when it is built for one configuration. Factories validate and
 // precompute here (regexes, sets, label children) so the stage's run() does no setup per request.
+// Two kinds (request-path.ts lists both): prefix factories build the stages every request runs; route
+// factories build a route's own chain and return undefined when the route does not use their feature,
+// so a route pays only for what it configures (Caddy's RouteList.Compile, Fastify's per-route context).
 import type { Config } from "../config/schema.js";
 import type { BanManager } from "../guards/bans.js";
 import type { ClientConcurrency } from "../guards/client-concurrency.js";
@@ -11,8 +14,8 @@ import type { GatewayMetrics } from "../observability/metrics.js";
 import type { BodyProgress } from "../proxy/body-progress.js";
 import type { Forwarder } from "../proxy/forwarder.js";
 import type { Route } from "../routing/route.js";
-import type { RouteTable } from "../routing/route-table.js";
-import type { Stage } from "./stage.js";
+import type { RouteMatcher, RouteTable } from "../routing/route-table.js";
+import type { Stage } from "../pipeline/context.js";
 
 /** The guards' view of one configuration: lists, compiled jails and policies, and the process's bans. */
 export interface GuardSet {
@@ -27,7 +30,6 @@ export interface GuardSet {
 
 export interface BuildContext {
   readonly config: Config;
-  readonly routes: RouteTable<Route>;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly forwarder: Forwarder;
@@ -36,4 +38,17 @@ export interface BuildContext {
   readonly bodies: BodyProgress;
 }
 
-export type StageFactory = (build: BuildContext) => Stage;
+/** A compiled route with the stages only it runs, as the route table hands it to the route stage. */
+export interface RouteEntry {
+  readonly match: RouteMatcher;
+  readonly route: Route;
+  readonly chain: readonly Stage[];
+}
+
+export interface PrefixBuild extends BuildContext {
+  readonly routes: RouteTable<RouteEntry>;
+}
+
+export type PrefixStageFactory = (build: PrefixBuild) => Stage;
+/** undefined: the route does not use this feature and its chain skips it. */
+export type RouteStageFactory = (route: Route, build: BuildContext) => Stage | undefined;

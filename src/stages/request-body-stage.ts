@@ -7,17 +7,16 @@
 // - bodyTimeout: a body that stops moving is answered 408 and its upstream attempt, if any, aborted.
 // Requests without a body, or whose body arrived with the head, pass synchronously at no cost.
 import { PassThrough } from "node:stream";
-import type { StageFactory } from "../pipeline/build-context.js";
-import type { RequestContext } from "../pipeline/context.js";
+import type { RouteStageFactory } from "./stage-factory.js";
 import { mapError } from "../pipeline/error-mapper.js";
 import { GatewayError } from "../pipeline/errors.js";
 import { bodyUnread } from "../pipeline/linger.js";
 import { replies } from "../pipeline/reply.js";
 import { writeReply } from "../pipeline/respond.js";
-import { HANDLED, type StageResult } from "../pipeline/stage.js";
+import { HANDLED, type RequestContext, type StageResult } from "../pipeline/context.js";
 import { abandonAttempt } from "../upstream/attempt.js";
 
-export const requestBodyStage: StageFactory = ({ config, bodies, logger }) => {
+export const requestBodyStage: RouteStageFactory = (_route, { config, bodies, logger }) => {
   const { maxBodySize, bodyTimeout, requestBuffer } = config.limits;
 
   const onStalled = (ctx: RequestContext) => {

@@ -17,16 +17,16 @@ import { CidrSet } from "../guards/ip.js";
 import { compileJails } from "../guards/jails.js";
 import { compilePolicies } from "../guards/rate-limit.js";
 import type { LimiterFactory } from "../state/limiters.js";
-import type { GuardSet } from "./build-context.js";
-import type { Linger } from "./linger.js";
-import { Pipeline, type RequestObserver } from "./pipeline.js";
-import { requestPath } from "./stages.js";
+import type { BuildContext, GuardSet, RouteEntry } from "../stages/stage-factory.js";
+import type { Linger } from "../pipeline/linger.js";
+import { Pipeline, type RequestObserver } from "../pipeline/pipeline.js";
+import { requestPrefix, routeChain } from "../stages/request-path.js";
 
 export interface Generation {
   readonly config: Config;
   readonly guards: GuardSet;
   readonly pipeline: Pipeline;
-  readonly routes: RouteTable<Route>;
+  readonly routes: RouteTable<RouteEntry>;
   readonly services: ReadonlyMap<string, Service>;
 }
 
@@ -63,9 +63,10 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
     concurrency: shared.concurrency,
   };
   const allJails = [...guards.jails.values()];
-  const routes = new RouteTable<Route>(
-    config.routes.map((route) =>
-      Object.freeze({
+  const build: BuildContext = { config, guards, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder, bodies: shared.bodies };
+  const routes = new RouteTable<RouteEntry>(
+    config.routes.map((route) => {
+      const compiled: Route = Object.freeze({
         name: route.name,
         match: route.match,
         service: services.get(route.service)!,
@@ -76,13 +77,14 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
         rateLimit: route.rateLimit === undefined ? undefined : guards.policies.get(route.rateLimit),
         jails: route.jails === undefined ? allJails : route.jails.map((name) => guards.jails.get(name)!),
         config: route,
-      }),
-    ),
+      });
+      const chain = routeChain.map((factory) => factory(compiled, build)).filter((stage) => stage !== undefined);
+      return Object.freeze({ match: compiled.match, route: compiled, chain: Object.freeze(chain) });
+    }),
   );
   shared.targets.retainOnly(new Set([...services.values()].flatMap((service) => service.targets)));
-  const build = { config, routes, guards, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder, bodies: shared.bodies };
-  const stages = requestPath.map((factory) => factory(build));
-  return { config, guards, pipeline: new Pipeline(stages, shared.onFinished, shared.logger, shared.linger), routes, services };
+  const prefix = requestPrefix.map((factory) => factory({ ...build, routes }));
+  return { config, guards, pipeline: new Pipeline(prefix, shared.onFinished, shared.logger, shared.linger), routes, services };
 }
 
 /** Services of `previous` that `next` no longer uses: their pools close once in-flight requests are done. */

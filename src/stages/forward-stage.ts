@@ -2,19 +2,20 @@
 // target's circuit breaker. A failed attempt that is safe to repeat goes to another target (within the
 // service's retry budget); otherwise the typed error goes to the error mapper, and the target keeps it
 // as its last error for /api/upstreams.
-import type { StageFactory } from "../pipeline/build-context.js";
-import type { RequestContext } from "../pipeline/context.js";
+import type { RouteStageFactory } from "./stage-factory.js";
 import { mapError } from "../pipeline/error-mapper.js";
 import { GatewayError, upstreamErrorCode } from "../pipeline/errors.js";
-import { HANDLED } from "../pipeline/stage.js";
+import { replies } from "../pipeline/reply.js";
+import { HANDLED, type RequestContext } from "../pipeline/context.js";
 import { stripRoutePrefix } from "../routing/route.js";
 import { endAttempt } from "../upstream/attempt.js";
 import { throughBreaker } from "../upstream/circuit-breaker.js";
 import type { Target } from "../upstream/target.js";
-import { prepareUpstreamRequest } from "./headers.js";
-import { isRetryable } from "./retry.js";
+import { prepareUpstreamRequest } from "../proxy/headers.js";
+import { isRetryable } from "../proxy/retry.js";
 
-export const forwardStage: StageFactory = ({ forwarder, logger, metrics }) => {
+export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metrics }) => {
+  const service = route.service;
   const dispatch = (ctx: RequestContext, target: Target) => {
     throughBreaker(target, (settle) => {
       ctx.settleBreaker = settle;
@@ -25,14 +26,13 @@ export const forwardStage: StageFactory = ({ forwarder, logger, metrics }) => {
 
   const onFailure = (ctx: RequestContext, error: Error) => {
     // An attempt already ended (e.g. cut short for an oversized body) has nothing left to report.
-    if (ctx.inFlightTarget === undefined) return;
+    const failed = ctx.inFlightTarget;
+    if (failed === undefined) return;
     const code = upstreamErrorCode(error);
-    const failed = ctx.target!;
     failed.lastError = `${code}: ${error.message}`;
     // A full pool says our clients hold its sockets, not that the target fails: no breaker verdict.
     endAttempt(ctx, code === "UPSTREAM_POOL_TIMEOUT" ? undefined : error);
 
-    const service = ctx.route!.service;
     if ((ctx.tried?.length ?? 0) < service.retryAttempts && isRetryable(ctx, code)) {
       if (ctx.tried === undefined) ctx.tried = [failed];
       else ctx.tried.push(failed);
@@ -53,12 +53,14 @@ export const forwardStage: StageFactory = ({ forwarder, logger, metrics }) => {
   return {
     name: "forward",
     run(ctx) {
-      const route = ctx.route!;
-      prepareUpstreamRequest(ctx);
+      // Picked by the stage before this one, which answers 503 when there is none.
+      const target = ctx.target;
+      if (target === undefined) return replies.noHealthyTarget;
+      prepareUpstreamRequest(ctx, route.requestHeaders);
       ctx.req.url = stripRoutePrefix(ctx.path, route.stripPrefix) + ctx.query;
-      route.service.retryBudget.onRequest();
+      service.retryBudget.onRequest();
       ctx.onUpstreamFailure = onFailure;
-      dispatch(ctx, ctx.target!);
+      dispatch(ctx, target);
       return HANDLED;
     },
   };

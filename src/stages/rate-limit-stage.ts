@@ -1,0 +1,40 @@
+// Applies the route's rate-limit policy. Allowed responses carry RateLimit-* headers too (IETF
+// draft-ietf-httpapi-ratelimit-headers), so well-behaved clients can pace themselves before a 429.
+import type { RouteStageFactory } from "./stage-factory.js";
+import { replies } from "../pipeline/reply.js";
+import type { RequestContext, StageResult } from "../pipeline/context.js";
+import { decide, type Decision } from "../guards/rate-limit.js";
+
+export const rateLimitStage: RouteStageFactory = (route, { config, metrics }) => {
+  const policy = route.rateLimit;
+  if (policy === undefined) return undefined;
+  const failClosed = config.store.onStoreFailure === "closed";
+  const rejections = metrics.rateLimitRejections.labels(policy.name, route.name);
+
+  const apply = (ctx: RequestContext, decision: Decision): StageResult => {
+    if (decision.kind === "store-unavailable") return failClosed ? replies.storeUnavailable : undefined;
+    const resetSeconds = Math.max(0, Math.ceil(decision.resetMs / 1000));
+    if (decision.kind === "allowed") {
+      // Set one by one: the allowed path is every request, and needs no header object of its own.
+      const res = ctx.res;
+      if (res !== undefined) {
+        res.setHeader("ratelimit-limit", policy.limit);
+        res.setHeader("ratelimit-remaining", decision.remaining);
+        res.setHeader("ratelimit-reset", resetSeconds);
+      }
+      return undefined;
+    }
+    ctx.rateLimited = true;
+    rejections.inc();
+    const headers = { "ratelimit-limit": policy.limit, "ratelimit-remaining": 0, "ratelimit-reset": resetSeconds, "retry-after": Math.max(1, resetSeconds) };
+    return { status: 429, error: "rate_limited", headers };
+  };
+
+  return {
+    name: "rate-limit",
+    run(ctx) {
+      if (ctx.allowlisted) return undefined;
+      return decide(policy.limiter, policy.keyOf(ctx.clientIp, route.name, ctx.req.headers)).then((decision) => apply(ctx, decision));
+    },
+  };
+};
