@@ -5,6 +5,7 @@ import { isIP, type AddressInfo } from "node:net";
 import type http from "node:http";
 import { performance } from "node:perf_hooks";
 import { ConfigError, formatProblem, loadConfigFile, loadConfigText } from "./config/load.js";
+import { restartOnlyChanges } from "./config/reload-scope.js";
 import type { Config } from "./config/schema.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { AccessLog, type LineSink } from "./observability/access-log.js";
@@ -26,7 +27,7 @@ import { adminApi, type ReloadResult } from "./server/admin-api.js";
 import { createAdminServer, listenAdmin } from "./server/admin.js";
 import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
 import { alpnChallengeFilter } from "./server/alpn-challenge.js";
-import { createHttpServer, createHttpsServer, handshakeTimeout, listen, type EdgeHooks, type Listener, type SocketFilter } from "./server/listeners.js";
+import { applyLimits, createHttpServer, createHttpsServer, handshakeTimeout, listen, type EdgeHooks, type Listener, type SocketFilter } from "./server/listeners.js";
 import { serveWithoutUpgrade, type Refusal } from "./server/odd-requests.js";
 import { SendWatch } from "./server/send-watch.js";
 import { plainHttpHandler } from "./server/plain-http.js";
@@ -154,8 +155,8 @@ export class Gateway {
 
   /**
    * Re-reads the config file. A valid file replaces routes, services and policies for every new
-   * request while in-flight ones finish on the old; an invalid one changes nothing. Listener addresses
-   * are bound once: a change to `listen` is reported and needs a restart.
+   * request while in-flight ones finish on the old, and applies limits, log level and ACME names; an
+   * invalid one changes nothing. Keys read only at start are reported (config/reload-scope.ts).
    */
   async reload(text?: string): Promise<ReloadResult> {
     let config: Config;
@@ -177,14 +178,17 @@ export class Gateway {
       // Pools of services that are gone close once their in-flight requests had time to finish.
       setTimeout(() => service.close(), config.shutdownGrace).unref();
     }
-    for (const key of ["listen", "store", "bans"] as const) {
-      if (JSON.stringify(previous.config[key]) !== JSON.stringify(config[key])) {
-        this.logger.warn({ key }, `"${key}" changed: it takes effect at the next restart`);
-      }
-    }
+    // What requests read through this.config (limits, tls.redirectHttp, adminToken...) follows by itself;
+    // these hold a copy of their own.
+    this.logger.level = config.log.level;
+    for (const listener of this.#listeners) applyLimits(listener.server, config.limits);
+    this.#acme?.setDomains(acmeDomains(config));
+    const restartRequired = restartOnlyChanges(previous.config, config);
     this.metrics.configReloads.inc({ result: "success" });
-    this.logger.info({ routes: config.routes.length, services: next.services.size }, "config reloaded");
-    return { ok: true };
+    this.logger.info({ routes: config.routes.length, services: next.services.size, restartRequired }, "config reloaded");
+    // A worker's primary reports for the fleet (and applies listen and tls.* by replacing workers).
+    if (restartRequired.length > 0 && this.options.primary === undefined) this.logger.warn({ keys: restartRequired }, "changed keys that apply only after a restart");
+    return { ok: true, restartRequired };
   }
 
   /** Graceful shutdown: stop accepting, finish in-flight requests up to shutdownGrace, close the rest. */
@@ -284,9 +288,9 @@ export class Gateway {
   /** With TLS-ALPN-01, the HTTPS listener answers validations itself (ALPN `acme-tls/1`); otherwise no filter, no cost. */
   #alpnChallenges(config: Config): SocketFilter | undefined {
     if (!config.tls.acme.enabled || config.tls.acme.challenge !== "tls-alpn-01") return undefined;
-    const domains = new Set(acmeDomains(config));
     return alpnChallengeFilter({
-      challenge: (domain) => (domains.has(domain) ? this.#state.certs.getChallenge(`tls-alpn-01:${domain}`) : Promise.resolve(undefined)),
+      // The names ACME certifies right now (a reload may add some): only those get a challenge answer.
+      challenge: (domain) => (this.#acme?.has(domain) === true ? this.#state.certs.getChallenge(`tls-alpn-01:${domain}`) : Promise.resolve(undefined)),
       timeoutMs: handshakeTimeout(config.limits),
       logger: this.logger,
     });

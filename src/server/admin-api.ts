@@ -5,7 +5,8 @@ import type { Service } from "../upstream/service.js";
 import { routeApi, type AdminApi, type AdminHandler } from "./admin.js";
 import { banHandlers } from "./admin-bans.js";
 
-export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly problems: readonly string[] };
+/** restartRequired: changed keys that apply only after a restart (config/reload-scope.ts). */
+export type ReloadResult = { readonly ok: true; readonly restartRequired: readonly string[] } | { readonly ok: false; readonly problems: readonly string[] };
 
 /** What the admin API reads and drives: the running gateway, seen from below (it never imports main). */
 export interface AdminSubject {
@@ -39,7 +40,7 @@ export function adminApi(gateway: AdminSubject): AdminApi {
       "POST /api/reload",
       async () => {
         const result = await gateway.reload();
-        return result.ok ? { status: 200, body: { status: "reloaded" } } : { status: 422, body: { error: "invalid_config", problems: result.problems } };
+        return result.ok ? { status: 200, body: { status: "reloaded", restartRequired: result.restartRequired } } : { status: 422, body: { error: "invalid_config", problems: result.problems } };
       },
     ],
   ]));

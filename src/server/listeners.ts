@@ -41,6 +41,16 @@ export interface EdgeHooks {
   readonly observeRefusal: RefusalObserver;
 }
 
+/** On reload: the limits Node reads per connection or per check take the new values (listeners stay bound). */
+export function applyLimits(server: http.Server, limits: LimitsConfig): void {
+  // Node reads server.maxHeaderSize for each new connection's parser; @types/node does not declare it.
+  (server as http.Server & { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderSize;
+  server.headersTimeout = limits.headersTimeout;
+  server.requestTimeout = limits.requestTimeout;
+  server.keepAliveTimeout = limits.idleTimeout;
+  server.maxHeadersCount = limits.maxHeaderCount + 1;
+}
+
 export function serverOptions(limits: LimitsConfig): http.ServerOptions {
   return {
     maxHeaderSize: limits.maxHeaderSize,

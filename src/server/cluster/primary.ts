@@ -11,11 +11,13 @@ import { resolve as resolvePath } from "node:path";
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
 import { RateLimiterClusterMaster } from "rate-limiter-flexible";
 import { ConfigError, formatProblem, loadConfigFile, loadConfigText } from "../../config/load.js";
+import { restartOnlyChanges } from "../../config/reload-scope.js";
 import { watchConfig } from "../../config/watch.js";
 import type { Config } from "../../config/schema.js";
 import { createLogger, type Logger } from "../../observability/logger.js";
 import { RouteTable } from "../../routing/route-table.js";
 import { loadOrCreateSelfSigned } from "../../tls/self-signed-store.js";
+import type { ReloadResult } from "../admin-api.js";
 import { createAdminServer, listenAdmin, type AdminReply, type AdminRequest, type Readiness } from "../admin.js";
 import { IpcPeer } from "./ipc.js";
 import { StateHost } from "./state-host.js";
@@ -189,7 +191,7 @@ export class Primary {
   async #api(request: AdminRequest, body: unknown): Promise<AdminReply> {
     if (request.method === "POST" && request.path === "/api/reload") {
       const result = await this.reload();
-      return result.ok ? { status: 200, body: { status: "reloaded" } } : { status: 422, body: { error: "invalid_config", problems: result.problems } };
+      return result.ok ? { status: 200, body: { status: "reloaded", restartRequired: result.restartRequired } } : { status: 422, body: { error: "invalid_config", problems: result.problems } };
     }
     // Everything else is answered by a worker: bans and certificates are shared, so any one will do.
     const slot = this.#slots.find((each) => each.ready && each.peer !== undefined);
@@ -198,7 +200,7 @@ export class Primary {
   }
 
   /** Validates the file, then has every worker load it; listener changes roll the workers. */
-  async reload(): Promise<{ ok: true } | { ok: false; problems: string[] }> {
+  async reload(): Promise<ReloadResult> {
     let config: Config;
     let text: string;
     try {
@@ -220,13 +222,19 @@ export class Primary {
       this.logger.error({ failed: failed.length }, "some workers did not take the new config");
       return { ok: false, problems: [`${failed.length} worker(s) did not take the new config`] };
     }
+    // Workers read listen and tls.* when they start: replacing them one at a time applies those with no
+    // downtime. What the primary itself holds (workers, watch, store, bans) needs a restart of Rampart.
+    const changed = restartOnlyChanges(previous, config);
+    const rolled = changed.filter((key) => key === "listen" || key.startsWith("tls."));
+    const restartRequired = changed.filter((key) => !rolled.includes(key));
     this.#reloads.inc({ result: "success" });
-    this.logger.info({ workers: results.length }, "config reloaded");
-    if (JSON.stringify(previous.listen) !== JSON.stringify(config.listen)) {
-      this.logger.info("listener addresses changed: replacing workers one at a time");
+    this.logger.info({ workers: results.length, restartRequired }, "config reloaded");
+    if (restartRequired.length > 0) this.logger.warn({ keys: restartRequired }, "changed keys that apply only after a restart");
+    if (rolled.length > 0) {
+      this.logger.info({ keys: rolled }, "keys workers read at start changed: replacing workers one at a time");
       void this.rollingRestart();
     }
-    return { ok: true };
+    return { ok: true, restartRequired };
   }
 
   /**

@@ -52,6 +52,22 @@ export class AcmeManager {
     for (const result of ["success", "failure"]) metrics.acmeOrders.inc({ result }, 0);
   }
 
+  /** On reload: names new to the list are checked (and ordered) at once; names no longer listed stop renewing. */
+  setDomains(domains: readonly string[]): void {
+    const wanted = new Set(domains);
+    for (const domain of this.#domains.keys()) if (!wanted.has(domain)) this.#domains.delete(domain);
+    const added = domains.filter((domain) => !this.#domains.has(domain));
+    if (added.length === 0) return;
+    for (const domain of added) this.#domains.set(domain, { details: undefined, renewAt: 0, notBefore: 0, failures: 0, checking: false });
+    this.logger.info({ domains: added }, "new names to certify");
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#schedule(0);
+  }
+
+  has(domain: string): boolean {
+    return this.#domains.has(domain);
+  }
+
   /** Names still served by the fallback certificate, for /readyz. */
   pending(): string[] {
     return [...this.#domains].filter(([, state]) => state.details === undefined).map(([domain]) => domain);
@@ -95,8 +111,8 @@ export class AcmeManager {
   }
 
   async #check(domain: string): Promise<void> {
-    const state = this.#domains.get(domain)!;
-    if (state.checking) return;
+    const state = this.#domains.get(domain);
+    if (state === undefined || state.checking) return;
     state.checking = true;
     try {
       // A peer may have renewed it: the store is the source of truth for the fleet.
@@ -154,9 +170,9 @@ export class AcmeManager {
 
   /** Installs the stored certificate when it is newer than the one served. */
   async #adoptStored(domain: string): Promise<void> {
-    const state = this.#domains.get(domain)!;
-    const stored = await this.store.getCertificate(domain);
-    if (stored === undefined) return;
+    const state = this.#domains.get(domain);
+    const stored = state === undefined ? undefined : await this.store.getCertificate(domain);
+    if (state === undefined || stored === undefined) return;
     const details = inspectPemPair(stored, { cert: `stored certificate for ${domain}`, key: `stored key for ${domain}` });
     if (state.details !== undefined && details.fingerprint256 === state.details.fingerprint256) return;
     if (state.details !== undefined && details.notAfter <= state.details.notAfter) return;

@@ -116,7 +116,9 @@ describe("hot reload", { timeout: 60_000 }, () => {
     await setup.writeText(setup.yaml(config(upstream.url, false, { workers: 2 })).replace(`https: 127.0.0.1:${setup.httpsPort}`, `https: 127.0.0.1:${moved}`));
     const res = await request({ port: setup.adminPort, method: "POST", path: "/api/reload" });
     assert.equal(res.status, 200, res.body);
-    await rampart.waitForLine(message("listener addresses changed: replacing workers one at a time", "primary"), 2_000);
+    const rolling = await rampart.waitForLine(message("keys workers read at start changed: replacing workers one at a time", "primary"), 2_000);
+    assert.deepEqual(rolling.keys, ["listen"]);
+    assert.deepEqual(res.json<{ restartRequired: string[] }>().restartRequired, [], "applied by replacing workers: no restart needed");
     await rampart.waitForLine(message("rolling restart done", "primary"), 20_000);
     assert.equal(await status(moved, "/main/x"), 200, "the new address serves");
     await assert.rejects(request({ port: setup.httpsPort, tls: true, path: "/main/x" }), /ECONNREFUSED/, "the old address is closed");
