@@ -1,0 +1,147 @@
+// `npm run bench:instructions`: CPU instructions per proxied request under valgrind's callgrind, for
+// bare http-proxy-3 and for Rampart in two configurations, in one run. Time per request on a shared
+// 2-core VM moves by 20% between runs; an instruction count moves by well under 1%, so this is the
+// figure a change to the hot path is judged by (and what CI compares with bench/instructions-baseline.json).
+//
+// Each target runs under `valgrind --tool=callgrind` on loopback with a node backend. After WARMUP
+// requests (JIT settled), the counters are zeroed (callgrind_control --zero), REQUESTS more are sent by
+// 8 keep-alive clients, and the counters dumped: instructions ÷ REQUESTS is the marginal cost of one
+// request, background timers included.
+//
+// Environment: INSTR_REQUESTS (default 3000), INSTR_WARMUP (default 3000), INSTR_CHECK=1 (exit 1 when
+// Rampart's ratio to bare http-proxy-3 is more than 5% above bench/instructions-baseline.json),
+// INSTR_RECORD=1 (write this run's ratios as the new baseline). Needs Debian's `valgrind`.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { LOAD_CPU, PROXY_CPU, freePort, installCleanup, launch, pinSelf, stop, stopAll, waitForHttp, which, type Managed } from "./processes.js";
+import { rampartConfig, type RampartOptions } from "./rampart-config.js";
+import { repoRoot, snapshotRampart, startBackends } from "./targets.js";
+
+const REQUESTS = Number(process.env.INSTR_REQUESTS ?? 3_000);
+const WARMUP = Number(process.env.INSTR_WARMUP ?? 3_000);
+const CLIENTS = 8;
+const TOLERANCE = 0.05;
+const here = path.dirname(new URL(import.meta.url).pathname);
+const baselineFile = path.join(repoRoot, "bench", "instructions-baseline.json");
+
+interface Measured {
+  readonly name: string;
+  readonly perRequest: number;
+}
+
+/** `count` GETs over CLIENTS keep-alive connections; rejects on any status but 200. */
+async function drive(url: string, count: number): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+  let next = 0;
+  const client = async () => {
+    while (next < count) {
+      next++;
+      await new Promise<void>((resolve, reject) => {
+        http
+          .get(url, { agent }, (res) => {
+            res.resume();
+            res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url}: status ${res.statusCode}`))));
+          })
+          .on("error", reject);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: CLIENTS }, client));
+  agent.destroy();
+}
+
+function callgrindControl(args: readonly string[]): void {
+  execFileSync("callgrind_control", args, { stdio: "ignore", timeout: 60_000 });
+}
+
+/** Instructions in the newest dump callgrind wrote for `pid` in `dir` (its "summary:" line). */
+function dumpedInstructions(dir: string, pid: number): number {
+  // callgrind.PID.N for each --dump (callgrind.PID itself is written at exit).
+  const dumps = readdirSync(dir).filter((file) => file.startsWith(`callgrind.${pid}.`));
+  const newest = dumps.sort((a, b) => Number(a.split(".").pop()) - Number(b.split(".").pop())).pop();
+  if (newest === undefined) throw new Error(`no callgrind dump for ${pid} in ${dir}`);
+  const summary = /^summary: (\d+)/m.exec(readFileSync(path.join(dir, newest), "utf8"));
+  if (summary === null) throw new Error(`no summary line in ${newest}`);
+  return Number(summary[1]);
+}
+
+async function measure(name: string, dir: string, url: string, script: string, args: readonly string[]): Promise<Measured> {
+  const out = path.join(dir, name.replace(/[^a-z0-9]+/gi, "-"));
+  mkdirSync(out);
+  const managed: Managed = await launch({
+    name,
+    command: "valgrind",
+    args: ["--tool=callgrind", `--callgrind-out-file=${path.join(out, "callgrind.%p")}`, "--dump-instr=no", process.execPath, script, ...args],
+    cpu: PROXY_CPU,
+    cwd: repoRoot,
+    stdoutFile: path.join(out, "stdout.log"),
+    stderrFile: path.join(out, "stderr.log"),
+  });
+  try {
+    await waitForHttp(url, managed, 180_000);
+    await drive(url, WARMUP);
+    callgrindControl(["--zero", String(managed.pid)]);
+    await drive(url, REQUESTS);
+    callgrindControl(["--dump", String(managed.pid)]);
+    const perRequest = dumpedInstructions(out, managed.pid) / REQUESTS;
+    console.log(`${name.padEnd(28)} ${Math.round(perRequest).toLocaleString("en").padStart(10)} instructions per request`);
+    return { name, perRequest };
+  } finally {
+    await stop(managed, 10_000);
+  }
+}
+
+async function main(): Promise<void> {
+  if (which("valgrind") === undefined || which("callgrind_control") === undefined) {
+    console.error("bench:instructions needs valgrind (apt-get install -y valgrind)");
+    process.exit(1);
+  }
+  installCleanup();
+  pinSelf(LOAD_CPU);
+  snapshotRampart();
+  const dir = mkdtempSync(path.join(os.tmpdir(), "rampart-instr-"));
+  try {
+    const backends = await startBackends(dir, [await freePort()], { node: true });
+    const backendUrl = backends.urls[0]!;
+    const results: Measured[] = [];
+    const barePort = await freePort();
+    results.push(await measure("bare http-proxy-3", dir, `http://127.0.0.1:${barePort}/`, path.join(here, "bare-proxy.js"), [String(barePort), backendUrl.replace(/\/$/, "")]));
+    for (const [name, guards] of [["rampart, no guards", false], ["rampart, guards on (memory)", true]] as const) {
+      const ports = { http: await freePort(), https: await freePort(), admin: await freePort() };
+      const options: RampartOptions = { name: name.replace(/[^a-z]+/g, "-").replace(/-$/, ""), ports, targets: [backendUrl], edgeGuards: guards, logLevel: "warn" };
+      const configFile = path.join(dir, `${options.name}.yaml`);
+      writeFileSync(configFile, rampartConfig(dir, options));
+      results.push(await measure(options.name, dir, `http://127.0.0.1:${ports.http}/`, path.join(repoRoot, "dist", "src", "cli.js"), ["start", "-c", configFile]));
+    }
+    for (const backend of backends.processes) await stop(backend);
+    report(results);
+  } finally {
+    await stopAll();
+    if (process.env.BENCH_KEEP_TMP !== "1") rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function report(results: readonly Measured[]): void {
+  const bare = results[0]!.perRequest;
+  const ratios: Record<string, number> = {};
+  for (const result of results.slice(1)) ratios[result.name] = Math.round((result.perRequest / bare) * 1000) / 1000;
+  console.log("\nratio to bare http-proxy-3 (instructions per request):");
+  for (const [name, value] of Object.entries(ratios)) console.log(`  ${name.padEnd(28)} ${value.toFixed(3)}`);
+  mkdirSync(path.join(repoRoot, "bench", "results"), { recursive: true });
+  writeFileSync(path.join(repoRoot, "bench", "results", "instructions.json"), JSON.stringify({ requests: REQUESTS, results, ratios }, null, 2));
+  if (process.env.INSTR_RECORD === "1") {
+    writeFileSync(baselineFile, JSON.stringify(ratios, null, 2) + "\n");
+    console.log(`recorded as the baseline: ${path.relative(repoRoot, baselineFile)}`);
+  }
+  if (process.env.INSTR_CHECK === "1") {
+    const baseline = JSON.parse(readFileSync(baselineFile, "utf8")) as Record<string, number>;
+    const regressions = Object.entries(ratios).filter(([name, value]) => baseline[name] !== undefined && value > baseline[name]! * (1 + TOLERANCE));
+    for (const [name, value] of regressions) console.error(`REGRESSION: ${name} ${value.toFixed(3)} > baseline ${baseline[name]!.toFixed(3)} + ${TOLERANCE * 100}%`);
+    if (regressions.length > 0) process.exit(1);
+  }
+}
+
+await main();
