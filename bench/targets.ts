@@ -16,6 +16,11 @@ let rampartCli = path.join(repoRoot, "dist/src/cli.js");
  * during the run (a shared checkout) can neither change nor break the Ramparts started later. The copy
  * sits under dist/ so that node_modules still resolves.
  */
+/** The CLI Rampart processes run: the snapshot once snapshotRampart() took it. */
+export function rampartCliPath(): string {
+  return rampartCli;
+}
+
 export function snapshotRampart(): void {
   const copy = path.join(repoRoot, "dist", `.bench-${process.pid}`);
   cpSync(path.join(repoRoot, "dist/src"), path.join(copy, "src"), { recursive: true });

@@ -3,6 +3,7 @@
 // lookup instead of prom-client's label validation on every request. Labels stay bounded: route
 // names, known methods, status codes; never a raw path or an IP.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { RequestSeriesSet, type RequestSeries } from "./request-series.js";
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"]);
@@ -15,19 +16,8 @@ export function methodLabel(method: string | undefined): string {
 export class GatewayMetrics {
   readonly registry = new Registry();
 
-  readonly requestsTotal = new Counter({
-    name: "rampart_requests_total",
-    help: "Requests answered, by route, method and status code.",
-    labelNames: ["route", "method", "code"] as const,
-    registers: [this.registry],
-  });
-  readonly requestDuration = new Histogram({
-    name: "rampart_request_duration_seconds",
-    help: "Time from request start to the end of the response, by route, method and status code.",
-    labelNames: ["route", "method", "code"] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
+  /** rampart_requests_total and rampart_request_duration_seconds (request-series.ts). */
+  readonly requestSeries = new RequestSeriesSet(this.registry, DURATION_BUCKETS);
   readonly requestsInFlight = new Gauge({
     name: "rampart_requests_in_flight",
     help: "Requests being answered now, by route.",
@@ -172,12 +162,10 @@ export class GatewayMetrics {
   }
 }
 
-type CounterChild = ReturnType<Counter<"route" | "method" | "code">["labels"]>;
-type HistogramChild = ReturnType<Histogram<"route" | "method" | "code">["labels"]>;
-
 export class RouteMetrics {
   readonly inFlight: ReturnType<Gauge<"route">["labels"]>;
-  readonly #done = new Map<string, { readonly count: CounterChild; readonly duration: HistogramChild }>();
+  /** Keyed by method + status code, e.g. "GET200". */
+  readonly #done = new Map<string, RequestSeries>();
 
   constructor(
     private readonly metrics: GatewayMetrics,
@@ -189,16 +177,11 @@ export class RouteMetrics {
 
   observe(method: string, code: number, seconds: number): void {
     const key = method + code;
-    let children = this.#done.get(key);
-    if (children === undefined) {
-      const labels = [this.route, method, String(code)] as const;
-      children = {
-        count: this.metrics.requestsTotal.labels(...labels),
-        duration: this.metrics.requestDuration.labels(...labels),
-      };
-      this.#done.set(key, children);
+    let series = this.#done.get(key);
+    if (series === undefined) {
+      series = this.metrics.requestSeries.create(this.route, method, code);
+      this.#done.set(key, series);
     }
-    children.count.inc();
-    children.duration.observe(seconds);
+    series.observe(seconds);
   }
 }

@@ -13,7 +13,7 @@ import { GatewayError } from "../pipeline/errors.js";
 import type { Target } from "../upstream/target.js";
 import type { Service } from "../upstream/service.js";
 import { beginAttempt } from "../upstream/attempt.js";
-import { applyEdits, removeHopByHop } from "./headers.js";
+import { applyEdits, blankHopByHop } from "./headers.js";
 
 type RequestWithContext = WithContext<IncomingMessage>;
 
@@ -114,7 +114,7 @@ export class Forwarder {
 
   #rewriteResponse(ctx: RequestContext, proxyRes: IncomingMessage, res: ServerResponse): void {
     const headers = proxyRes.headers;
-    removeHopByHop(headers, false);
+    blankHopByHop(headers);
     applyEdits(headers, ctx.route!.responseHeaders);
     headers["x-request-id"] = ctx.requestId;
     if (ctx.encrypted) {

@@ -10,18 +10,39 @@ type Headers = IncomingHttpHeaders | OutgoingHttpHeaders;
 
 /** Removes hop-by-hop headers, including any listed in Connection; keeps the upgrade pair when asked. */
 export function removeHopByHop(headers: Headers, keepUpgrade: boolean): void {
+  dropHopByHop(headers, keepUpgrade, deleteHeader);
+}
+
+/**
+ * The same for an upstream response's headers, which http-proxy copies to the client skipping undefined
+ * values: blanking them keeps the object in V8's fast mode, where `delete` would turn it into a
+ * dictionary that every later read and the copy pay for (measured with bench:instructions).
+ */
+export function blankHopByHop(headers: IncomingHttpHeaders): void {
+  dropHopByHop(headers, false, blankHeader);
+}
+
+function dropHopByHop(headers: Headers, keepUpgrade: boolean, drop: (headers: Headers, name: string) => void): void {
   const connection = headers.connection;
   if (typeof connection === "string" && connection !== "keep-alive" && connection !== "close") {
     for (const token of connection.split(",")) {
       const name = token.trim().toLowerCase();
-      if (name !== "" && !(keepUpgrade && name === "upgrade") && !isProtected(name)) delete headers[name];
+      if (name !== "" && !(keepUpgrade && name === "upgrade") && !isProtected(name)) drop(headers, name);
     }
   }
   for (const name of HOP_BY_HOP) {
     if (headers[name] === undefined) continue;
     if (keepUpgrade && (name === "upgrade" || name === "connection")) continue;
-    delete headers[name];
+    drop(headers, name);
   }
+}
+
+function deleteHeader(headers: Headers, name: string): void {
+  delete headers[name];
+}
+
+function blankHeader(headers: Headers, name: string): void {
+  headers[name] = undefined;
 }
 
 // A client must not be able to strip these by naming them in Connection.

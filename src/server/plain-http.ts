@@ -22,8 +22,8 @@ export interface PlainHttpOptions {
 export function plainHttpHandler(options: PlainHttpOptions) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? "/";
-    res.setHeader("x-request-id", requestIdOf(req));
     if (url.startsWith(ACME_CHALLENGE_PREFIX)) {
+      res.setHeader("x-request-id", requestIdOf(req));
       const token = url.slice(ACME_CHALLENGE_PREFIX.length).split("?")[0] ?? "";
       const responder = options.challenges();
       if (responder === undefined || !/^[A-Za-z0-9_-]+$/.test(token)) return json(res, 404, "no_challenge");
@@ -36,7 +36,9 @@ export function plainHttpHandler(options: PlainHttpOptions) {
       );
       return;
     }
+    // Served requests get their id from the pipeline's first stage; only answers given here need one now.
     if (!options.redirect()) return options.serve(req, res);
+    res.setHeader("x-request-id", requestIdOf(req));
 
     const host = normalizeHost(req.headers.host);
     if (host === undefined || host === "" || !url.startsWith("/")) return json(res, 400, "bad_request");
