@@ -1,9 +1,10 @@
 // The contract's metrics (DESIGN.md, "Metrics"), one registry per gateway so tests can run several
-// gateways in one process. Label children are cached per route/target, so the request path does a Map
-// lookup instead of prom-client's label validation on every request. Labels stay bounded: route
-// names, known methods, status codes; never a raw path or an IP.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { RequestSeriesSet, type RequestSeries } from "./request-series.js";
+// gateways in one process. What every request touches (its duration and count, the upstream duration,
+// requests in flight) is counted in plain numbers and read at scrape (series-histogram.ts); the rest
+// are prom-client's own metrics. Labels stay bounded: route names, known methods, status codes; never a
+// raw path or an IP.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { SeriesHistogram, type Series } from "./series-histogram.js";
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"]);
@@ -16,21 +17,29 @@ export function methodLabel(method: string | undefined): string {
 export class GatewayMetrics {
   readonly registry = new Registry();
 
-  /** rampart_requests_total and rampart_request_duration_seconds (request-series.ts). */
-  readonly requestSeries = new RequestSeriesSet(this.registry, DURATION_BUCKETS);
+  /** rampart_request_duration_seconds, with rampart_requests_total as its count (series-histogram.ts). */
+  readonly requestDuration = new SeriesHistogram(
+    this.registry,
+    { name: "rampart_request_duration_seconds", help: "Time from request start to the end of the response, by route, method and status code." },
+    DURATION_BUCKETS,
+    { name: "rampart_requests_total", help: "Requests answered, by route, method and status code." },
+  );
   readonly requestsInFlight = new Gauge({
     name: "rampart_requests_in_flight",
     help: "Requests being answered now, by route.",
     labelNames: ["route"] as const,
     registers: [this.registry],
+    // Counted in plain numbers per route (RouteMetrics.inFlight) and read at scrape: a labelled
+    // inc() and dec() per request would hash the labels twice.
+    collect: () => {
+      for (const [route, metrics] of this.#routes) this.requestsInFlight.set({ route }, metrics.inFlight);
+    },
   });
-  readonly upstreamDuration = new Histogram({
-    name: "rampart_upstream_request_duration_seconds",
-    help: "Time from sending a request upstream to the end of its response, by service and target.",
-    labelNames: ["service", "target"] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly upstreamDuration = new SeriesHistogram(
+    this.registry,
+    { name: "rampart_upstream_request_duration_seconds", help: "Time from sending a request upstream to the end of its response, by service and target." },
+    DURATION_BUCKETS,
+  );
   readonly upstreamHealthy = new Gauge({
     name: "rampart_upstream_healthy",
     help: "1 while a target passes its active health checks (or has none), else 0.",
@@ -163,23 +172,21 @@ export class GatewayMetrics {
 }
 
 export class RouteMetrics {
-  readonly inFlight: ReturnType<Gauge<"route">["labels"]>;
+  /** Requests of this route being answered now (rampart_requests_in_flight, read at scrape). */
+  inFlight = 0;
   /** Keyed by method + status code, e.g. "GET200". */
-  readonly #done = new Map<string, RequestSeries>();
+  readonly #done = new Map<string, Series>();
 
   constructor(
     private readonly metrics: GatewayMetrics,
     private readonly route: string,
-  ) {
-    this.inFlight = metrics.requestsInFlight.labels(route);
-    this.inFlight.set(0);
-  }
+  ) {}
 
   observe(method: string, code: number, seconds: number): void {
     const key = method + code;
     let series = this.#done.get(key);
     if (series === undefined) {
-      series = this.metrics.requestSeries.create(this.route, method, code);
+      series = this.metrics.requestDuration.create({ route: this.route, method, code: String(code) });
       this.#done.set(key, series);
     }
     series.observe(seconds);

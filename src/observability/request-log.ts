@@ -18,7 +18,7 @@ export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, e
     const method = methodLabel(ctx.req.method);
     const route = ctx.route;
     if (route !== undefined) {
-      route.metrics.inFlight.dec();
+      route.metrics.inFlight--;
       route.metrics.observe(method, status, seconds);
     } else {
       unmatched.observe(method, status, seconds);

@@ -3,6 +3,7 @@ import type { BanManager } from "../guards/bans.js";
 import type { CertificateResolver } from "../tls/certificate-resolver.js";
 import type { Service } from "../upstream/service.js";
 import { routeApi, type AdminApi, type AdminHandler } from "./admin.js";
+import type { UpstreamRow } from "./upstreams-view.js";
 import { banHandlers } from "./admin-bans.js";
 
 /** restartRequired: changed keys that apply only after a restart (config/reload-scope.ts). */
@@ -23,7 +24,7 @@ export function adminApi(gateway: AdminSubject): AdminApi {
       () => ({
         status: 200,
         body: [...gateway.generation.services.values()].flatMap((service) =>
-          service.targets.map((target) => ({
+          service.targets.map((target): UpstreamRow => ({
             service: service.name,
             target: target.key,
             healthy: target.healthy,

@@ -15,7 +15,7 @@ export const routeStage: PrefixStageFactory = ({ routes }) => ({
     ctx.route = route;
     ctx.chain = entry.chain;
     ctx.jails = route.jails;
-    route.metrics.inFlight.inc();
+    route.metrics.inFlight++;
     return undefined;
   },
 });

@@ -18,7 +18,7 @@ export class TargetRegistry {
       const label = `${address.hostname}:${address.port || (address.protocol === "https:" ? 443 : 80)}`;
       const m = this.metrics;
       target = new Target(service, url, {
-        upstreamDuration: m.upstreamDuration.labels(service, label),
+        upstreamDuration: m.upstreamDuration.create({ service, target: label }),
         healthy: m.upstreamHealthy.labels(service, label),
         breakerState: m.breakerState.labels(service, label),
       });

@@ -21,6 +21,7 @@ import type { ReloadResult } from "../admin-api.js";
 import { createAdminServer, listenAdmin, type AdminReply, type AdminRequest, type Readiness } from "../admin.js";
 import { IpcPeer } from "./ipc.js";
 import { StateHost } from "./state-host.js";
+import { mergeUpstreamViews, type UpstreamRow } from "../upstreams-view.js";
 
 const CRASH_WINDOW_MS = 60_000;
 const CRASH_LOOP_LIMIT = 10;
@@ -192,6 +193,12 @@ export class Primary {
     if (request.method === "POST" && request.path === "/api/reload") {
       const result = await this.reload();
       return result.ok ? { status: 200, body: { status: "reloaded", restartRequired: result.restartRequired } } : { status: 422, body: { error: "invalid_config", problems: result.problems } };
+    }
+    if (request.method === "GET" && request.path === "/api/upstreams") {
+      const replies = await Promise.allSettled(this.#readyPeers().map((peer) => peer.call<AdminReply>("admin", request, body)));
+      const views = replies.flatMap((reply) => (reply.status === "fulfilled" && reply.value.status === 200 ? [reply.value.body as UpstreamRow[]] : []));
+      if (views.length === 0) return { status: 503, body: { error: "no_worker_ready" } };
+      return { status: 200, body: mergeUpstreamViews(views) };
     }
     // Everything else is answered by a worker: bans and certificates are shared, so any one will do.
     const slot = this.#slots.find((each) => each.ready && each.peer !== undefined);

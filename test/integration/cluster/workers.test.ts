@@ -243,6 +243,28 @@ describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
     assert.deepEqual(await rampart.stop(), { code: 0, signal: null });
   });
 
+  test("/api/upstreams is the fleet's view: each row merges both workers' health checks and says how many saw what", async () => {
+    const upstream = await backend();
+    const setup = await files();
+    const check = { path: "/", interval: "200ms", timeout: "200ms", unhealthyThreshold: 1, healthyThreshold: 1 };
+    await setup.write({
+      ...config(upstream.url),
+      services: { app: { targets: [{ url: upstream.url }, { url: "http://127.0.0.1:9" }], healthCheck: check } },
+    });
+    const rampart = await start(setup.configFile);
+    type Row = { target: string; healthy: boolean; breaker: string; inFlight: number; workers: { reporting: number; healthy: number } };
+    const rows = await eventually(async () => {
+      const listed = (await request({ port: setup.adminPort, path: "/api/upstreams" })).json<Row[]>();
+      // Each worker checks on its own schedule: wait until both have found the dead target.
+      return listed.length === 2 && listed.every((row) => row.workers.reporting === 2) && listed.some((row) => row.workers.healthy === 0) ? listed : undefined;
+    }, 10_000, "both workers reporting, the dead target unhealthy in both");
+    const alive = rows.find((row) => row.target === `127.0.0.1:${upstream.port}`)!;
+    const dead = rows.find((row) => row.target === "127.0.0.1:9")!;
+    assert.deepEqual([alive.healthy, alive.workers.healthy, alive.breaker, alive.inFlight], [true, 2, "closed", 0]);
+    assert.equal(dead.healthy, false, "unhealthy in both workers' own checks");
+    assert.deepEqual(await rampart.stop(), { code: 0, signal: null });
+  });
+
   test("every worker serves the one self-signed certificate stored in certDir, generated once", async () => {
     const setup = await files();
     await setup.write(config("http://127.0.0.1:9"));

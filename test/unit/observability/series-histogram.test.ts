@@ -4,22 +4,25 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AggregatorRegistry, Registry } from "prom-client";
-import { RequestSeriesSet } from "../../../src/observability/request-series.js";
+import { SeriesHistogram } from "../../../src/observability/series-histogram.js";
 
 const BOUNDS = [0.01, 0.1, 1];
+const DURATION = { name: "rampart_request_duration_seconds", help: "duration" };
+const TOTAL = { name: "rampart_requests_total", help: "requests" };
 
 function sample(text: string, line: string): number | undefined {
   const found = text.split("\n").find((each) => each.startsWith(`${line} `));
   return found === undefined ? undefined : Number(found.slice(line.length + 1));
 }
 
-describe("RequestSeriesSet", () => {
+describe("SeriesHistogram", () => {
   test("exports cumulative buckets, +Inf, sum and count per route, method and code, and the request counter", async () => {
     const registry = new Registry();
-    const set = new RequestSeriesSet(registry, BOUNDS);
-    const ok = set.create("app", "GET", 200);
+    const set = new SeriesHistogram(registry, DURATION, BOUNDS, TOTAL);
+    const ok = set.create({ route: "app", method: "GET", code: "200" });
     for (const seconds of [0.005, 0.05, 0.05, 0.5, 5]) ok.observe(seconds);
-    set.create("app", "POST", 502).observe(0.2);
+    set.create({ route: "app", method: "POST", code: "502" }).observe(0.2);
+    assert.equal(set.create({ route: "app", method: "GET", code: "200" }), ok, "one series per label set");
 
     const text = await registry.metrics();
     assert.match(text, /# TYPE rampart_requests_total counter/);
@@ -35,7 +38,7 @@ describe("RequestSeriesSet", () => {
   test("the cluster primary's AggregatorRegistry adds two workers' series up", async () => {
     const workers = [new Registry(), new Registry()];
     workers.forEach((registry, index) => {
-      const series = new RequestSeriesSet(registry, BOUNDS).create("app", "GET", 200);
+      const series = new SeriesHistogram(registry, DURATION, BOUNDS, TOTAL).create({ route: "app", method: "GET", code: "200" });
       for (let i = 0; i <= index; i++) series.observe(0.05);
     });
     const merged = AggregatorRegistry.aggregate(await Promise.all(workers.map((registry) => registry.getMetricsAsJSON())));
