@@ -23,6 +23,13 @@ import { rampartCliPath, repoRoot, snapshotRampart, startBackends } from "./targ
 const REQUESTS = Number(process.env.INSTR_REQUESTS ?? 3_000);
 const WARMUP = Number(process.env.INSTR_WARMUP ?? 3_000);
 const CLIENTS = 8;
+/**
+ * V8's --predictable runs the compiler and the garbage collector on the main thread, in a fixed order:
+ * without it the same build measured twice differed by 5% (concurrent optimisation and marking land in
+ * the window or not); with it, repeat runs agree closely. Absolute counts then include the GC work the
+ * helper threads would do, which is the cost a request causes anyway.
+ */
+const NODE_FLAGS = process.env.INSTR_PREDICTABLE === "0" ? [] : ["--predictable"];
 const TOLERANCE = 0.05;
 /** INSTR_ONLY=no-guards,guards: measure only these Rampart configurations (bare http-proxy-3 always runs). */
 const ONLY = (process.env.INSTR_ONLY ?? "no-guards,guards").split(",");
@@ -90,7 +97,7 @@ async function measure(name: string, dir: string, url: string, script: string, a
   const managed: Managed = await launch({
     name,
     command: "valgrind",
-    args: ["--tool=callgrind", `--callgrind-out-file=${path.join(out, "callgrind.%p")}`, "--dump-instr=no", "--separate-threads=yes", process.execPath, script, ...args],
+    args: ["--tool=callgrind", `--callgrind-out-file=${path.join(out, "callgrind.%p")}`, "--dump-instr=no", "--separate-threads=yes", process.execPath, ...NODE_FLAGS, script, ...args],
     cpu: PROXY_CPU,
     cwd: repoRoot,
     stdoutFile: path.join(out, "stdout.log"),

@@ -6,8 +6,8 @@ import { ConfigError, formatProblem, loadConfigFile } from "./config/load.js";
 import { watchConfig } from "./config/watch.js";
 import { Gateway } from "./main.js";
 import type { Logger } from "./observability/logger.js";
-import { Primary, workerCount } from "./server/cluster/primary.js";
-import { runWorker } from "./server/cluster/worker.js";
+import { Primary, workerCount } from "./cluster/primary.js";
+import { runWorker } from "./cluster/worker.js";
 
 const USAGE = `usage: rampart <command> [-c FILE]
 

@@ -1,5 +1,5 @@
 // Composition root: wires config, listeners, TLS, the request pipeline, the admin API and shutdown.
-// Everything that depends on the config file lives in a Generation (pipeline/build.ts) that a reload
+// Everything that depends on the config file lives in a Generation (assembly/generation.ts) that a reload
 // replaces atomically; what must outlive a reload (listeners, metrics, the forwarder) lives here.
 import { isIP, type AddressInfo } from "node:net";
 import type http from "node:http";
@@ -10,7 +10,7 @@ import type { Config } from "./config/schema.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { AccessLog, type LineSink } from "./observability/access-log.js";
 import { GatewayMetrics } from "./observability/metrics.js";
-import { requestObserver } from "./observability/request-log.js";
+import { requestObserver } from "./pipeline/request-log.js";
 import { BanManager } from "./guards/bans.js";
 import { ClientConcurrency } from "./guards/client-concurrency.js";
 import { canonicalIp } from "./guards/ip.js";
@@ -23,10 +23,10 @@ import type { RequestObserver } from "./pipeline/pipeline.js";
 import { createSharedState, type SharedState } from "./state/shared-state.js";
 import { buildGeneration, retiredServices, type Generation } from "./assembly/generation.js";
 import { Forwarder } from "./proxy/forwarder.js";
-import { adminApi, type ReloadResult } from "./server/admin-api.js";
-import { createAdminServer, listenAdmin } from "./server/admin.js";
+import { adminApi, type ReloadResult } from "./admin/admin-api.js";
+import { createAdminServer, listenAdmin } from "./admin/admin-server.js";
 import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
-import { alpnChallengeFilter } from "./server/alpn-challenge.js";
+import { alpnChallengeFilter } from "./tls/acme/alpn-challenge.js";
 import { applyLimits, createHttpServer, createHttpsServer, handshakeTimeout, listen, type EdgeHooks, type Listener, type SocketFilter } from "./server/listeners.js";
 import { serveWithoutUpgrade, type Refusal } from "./server/odd-requests.js";
 import { SendWatch } from "./server/send-watch.js";
@@ -35,7 +35,7 @@ import { drain } from "./server/shutdown.js";
 import { AcmeManager } from "./tls/acme/acme-manager.js";
 import { CertificateResolver } from "./tls/certificate-resolver.js";
 import { TargetRegistry } from "./upstream/target-registry.js";
-import type { IpcPeer } from "./server/cluster/ipc.js";
+import type { IpcPeer } from "./state/ipc.js";
 
 export interface GatewayOptions {
   readonly configFile: string;

@@ -5,7 +5,7 @@ import type { JailConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import type { SharedState } from "../state/shared-state.js";
-import { BanList, type Ban } from "./ban-list.js";
+import { BanList, type Ban } from "../state/ban-list.js";
 
 const SWEEP_INTERVAL_MS = 10_000;
 

@@ -11,7 +11,7 @@ import type { Logger } from "../observability/logger.js";
 import { CONTEXT, RequestContext, type WithContext } from "./context.js";
 import { mapError } from "./error-mapper.js";
 import type { Linger } from "./linger.js";
-import { endAttempt } from "../upstream/attempt.js";
+import { endAttempt } from "./attempt.js";
 import { writeReply } from "./respond.js";
 import { HANDLED, type Stage, type StageResult } from "./context.js";
 

@@ -12,7 +12,7 @@ import { CONTEXT, type RequestContext, type WithContext } from "../pipeline/cont
 import { GatewayError } from "../pipeline/errors.js";
 import type { Target } from "../upstream/target.js";
 import type { Service } from "../upstream/service.js";
-import { beginAttempt } from "../upstream/attempt.js";
+import { beginAttempt } from "../pipeline/attempt.js";
 import { applyEdits, blankHopByHop } from "./headers.js";
 
 type RequestWithContext = WithContext<IncomingMessage>;

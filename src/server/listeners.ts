@@ -14,6 +14,7 @@ import { tlsProfile } from "../tls/cipher-profile.js";
 import type { ConnectionGate } from "./connection-gate.js";
 import { handleOddRequests, hasBody, isWebSocketUpgrade, serveWithoutUpgrade, type RefusalObserver } from "./odd-requests.js";
 import type { SendWatch } from "./send-watch.js";
+import type { SocketFilter } from "../tls/acme/alpn-challenge.js";
 
 export interface RequestHandlers {
   request(req: http.IncomingMessage, res: http.ServerResponse, encrypted: boolean): void;
@@ -115,11 +116,8 @@ function attachCommon(server: http.Server, limits: LimitsConfig, onRequest: http
   server.emit("listening");
 }
 
-/**
- * Runs on an admitted socket before `server` sees it (the TLS-ALPN-01 answer on the HTTPS listener):
- * resolves true to hand the socket on, false when the filter took care of it (answered or destroyed).
- */
-export type SocketFilter = (socket: net.Socket) => Promise<boolean>;
+/** Runs on an admitted socket before `server` sees it (the TLS-ALPN-01 answer on the HTTPS listener). */
+export type { SocketFilter };
 
 /** How long a client gets for its TLS handshake (also the ClientHello wait of a socket filter). */
 export function handshakeTimeout(limits: LimitsConfig): number {

@@ -8,7 +8,7 @@ import { GatewayError, upstreamErrorCode } from "../pipeline/errors.js";
 import { replies } from "../pipeline/reply.js";
 import { HANDLED, type RequestContext } from "../pipeline/context.js";
 import { stripRoutePrefix } from "../routing/route.js";
-import { endAttempt } from "../upstream/attempt.js";
+import { endAttempt } from "../pipeline/attempt.js";
 import { throughBreaker } from "../upstream/circuit-breaker.js";
 import type { Target } from "../upstream/target.js";
 import { prepareUpstreamRequest } from "../proxy/headers.js";

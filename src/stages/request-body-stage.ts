@@ -14,7 +14,7 @@ import { bodyUnread } from "../pipeline/linger.js";
 import { replies } from "../pipeline/reply.js";
 import { writeReply } from "../pipeline/respond.js";
 import { HANDLED, type RequestContext, type StageResult } from "../pipeline/context.js";
-import { abandonAttempt } from "../upstream/attempt.js";
+import { abandonAttempt } from "../pipeline/attempt.js";
 
 export const requestBodyStage: RouteStageFactory = (_route, { config, bodies, logger }) => {
   const { maxBodySize, bodyTimeout, requestBuffer } = config.limits;

@@ -1,7 +1,7 @@
 // Where bans outlive the process and reach the rest of the fleet. The ban check itself never touches
 // a store: every instance keeps its own BanList, loaded from here at start and kept current by the
 // store's change feed (DESIGN.md, "Shared state and scale-out").
-import type { Ban } from "../guards/ban-list.js";
+import type { Ban } from "./ban-list.js";
 
 export type BanChange = { readonly op: "add"; readonly ban: Ban } | { readonly op: "remove"; readonly ip: string };
 

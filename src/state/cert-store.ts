@@ -2,7 +2,7 @@
 // answers and the per-name order lock. In memory mode, files under tls.certDir (keys 0600) and maps in
 // this process; in Redis mode, keys in Redis, so every instance serves the same certificate, answers
 // a challenge whichever instance the ACME server reaches, and only one instance orders a given name.
-import type { PemPair } from "../tls/pem-pair.js";
+import type { PemPair } from "./pem-pair.js";
 
 export interface CertStore {
   readonly kind: "memory" | "redis";

@@ -1,9 +1,9 @@
 // Shared state for node:cluster workers without Redis: the primary keeps bans, ACME certificates,
-// challenges and locks (server/cluster/state-host.ts), and each worker reaches them through IPC. A ban
+// challenges and locks (state/state-host.ts), and each worker reaches them through IPC. A ban
 // decided in one worker reaches the others through the primary's broadcast within milliseconds.
-import type { Ban } from "../guards/ban-list.js";
-import type { IpcPeer } from "../server/cluster/ipc.js";
-import type { PemPair } from "../tls/pem-pair.js";
+import type { Ban } from "./ban-list.js";
+import type { IpcPeer } from "./ipc.js";
+import type { PemPair } from "./pem-pair.js";
 import type { BanChange, BanStore } from "./ban-store.js";
 import type { CertStore } from "./cert-store.js";
 

@@ -2,7 +2,7 @@
 // (atomically, debounced) so a restart re-applies every ban still in force, as Fail2Ban's database does.
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Ban } from "../guards/ban-list.js";
+import type { Ban } from "./ban-list.js";
 import type { Logger } from "../observability/logger.js";
 import type { BanChange, BanStore } from "./ban-store.js";
 

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { PemPair } from "../tls/pem-pair.js";
+import type { PemPair } from "./pem-pair.js";
 import type { CertStore } from "./cert-store.js";
 
 export class MemoryCertStore implements CertStore {

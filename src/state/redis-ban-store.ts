@@ -2,7 +2,7 @@
 // instance loads at start, and a pub/sub channel that tells every instance about each change within
 // milliseconds. Keys carry a hash tag ({bans}) so they live in one Redis Cluster slot.
 import { randomUUID } from "node:crypto";
-import type { Ban } from "../guards/ban-list.js";
+import type { Ban } from "./ban-list.js";
 import type { Logger } from "../observability/logger.js";
 import type { BanChange, BanStore } from "./ban-store.js";
 import { duplicateForSubscribe, type RedisClient } from "./redis.js";

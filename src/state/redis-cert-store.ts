@@ -3,7 +3,7 @@
 // delete in one script), so an expired lock taken over by another instance is never released by
 // the first.
 import { randomUUID } from "node:crypto";
-import type { PemPair } from "../tls/pem-pair.js";
+import type { PemPair } from "./pem-pair.js";
 import type { CertStore } from "./cert-store.js";
 import type { RedisClient } from "./redis.js";
 

@@ -1,13 +1,13 @@
 // The process's handle on shared state, built once from `store` and kept across reloads: the ban
 // store, the counters' factory and whether the store is up (rampart_store_up{kind}).
 import type { StoreConfig } from "../config/schema.js";
-import type { Ban } from "../guards/ban-list.js";
+import type { Ban } from "./ban-list.js";
 import type { Logger } from "../observability/logger.js";
 import type { BanStore } from "./ban-store.js";
 import type { CertStore } from "./cert-store.js";
 import { MemoryCertStore } from "./memory-cert-store.js";
 import { RedisCertStore } from "./redis-cert-store.js";
-import type { IpcPeer } from "../server/cluster/ipc.js";
+import type { IpcPeer } from "./ipc.js";
 import { IpcBanStore, IpcCertStore } from "./ipc-stores.js";
 import { clusterLimiterFactory, limiterFactory, type LimiterFactory } from "./limiters.js";
 import { MemoryBanStore } from "./memory-ban-store.js";

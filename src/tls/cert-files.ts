@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { PemPair } from "./pem-pair.js";
+import type { PemPair } from "../state/pem-pair.js";
 
 export interface PemFiles {
   readonly certFile: string;

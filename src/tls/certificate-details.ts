@@ -1,6 +1,6 @@
 // What Rampart needs to know about a certificate, parsed once when it is loaded or installed.
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
-import type { PemPair } from "./pem-pair.js";
+import type { PemPair } from "../state/pem-pair.js";
 
 export interface CertificateDetails {
   /** DNS subject alternative names, lower case; wildcards kept as "*.example.com". */

@@ -15,12 +15,12 @@ import type { Logger } from "../observability/logger.js";
 import { readPemPair } from "./cert-files.js";
 import { certificateCovers, inspectPemPair, type CertificateDetails } from "./certificate-details.js";
 import { tlsProfile } from "./cipher-profile.js";
-import type { CertificateSource, PemPair } from "./pem-pair.js";
+import type { CertificateSource, PemPair } from "../state/pem-pair.js";
 import { renewalTime } from "./renewal-time.js";
 import { loadOrCreateSelfSigned } from "./self-signed-store.js";
 import { SniIndex } from "./sni-index.js";
 
-export type { CertificateSource, PemPair } from "./pem-pair.js";
+export type { CertificateSource, PemPair } from "../state/pem-pair.js";
 
 /** One served name, as reported by GET /api/certificates. Times are ISO 8601. */
 export interface CertificateInfo {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Logger } from "../observability/logger.js";
 import { isMissingFile, readPemPair, writePemPair } from "./cert-files.js";
 import { canonicalIp, inspectPemPair, type CertificateDetails } from "./certificate-details.js";
-import type { PemPair } from "./pem-pair.js";
+import type { PemPair } from "../state/pem-pair.js";
 import { LOCAL_NAMES, generateSelfSigned } from "./self-signed.js";
 
 const BASE_NAME = "self-signed";

@@ -5,7 +5,7 @@ import { webcrypto } from "node:crypto";
 import { isIP } from "node:net";
 import * as x509 from "@peculiar/x509";
 import { canonicalIp } from "./certificate-details.js";
-import type { PemPair } from "./pem-pair.js";
+import type { PemPair } from "../state/pem-pair.js";
 
 // Same object at run time; @types/node types it apart from the global Crypto that x509 expects.
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);

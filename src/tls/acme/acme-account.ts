@@ -8,7 +8,7 @@ import { rootCertificates } from "node:tls";
 import * as acme from "acme-client";
 import type { AcmeConfig } from "../../config/schema.js";
 import type { CertStore } from "../../state/cert-store.js";
-import type { PemPair } from "../pem-pair.js";
+import type { PemPair } from "../../state/pem-pair.js";
 import { probeDirectory, setAcmeHttpsAgent } from "./acme-http.js";
 
 /** How long a challenge answer is kept: longer than any validation takes. */

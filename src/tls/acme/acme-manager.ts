@@ -13,7 +13,7 @@ import type { GatewayMetrics } from "../../observability/metrics.js";
 import type { CertStore } from "../../state/cert-store.js";
 import { inspectPemPair, type CertificateDetails } from "../certificate-details.js";
 import type { CertificateResolver } from "../certificate-resolver.js";
-import type { PemPair } from "../pem-pair.js";
+import type { PemPair } from "../../state/pem-pair.js";
 import { renewalTime } from "../renewal-time.js";
 import { AcmeAccount, OrderFailure } from "./acme-account.js";
 import { fetchRenewalWindow, pickInWindow } from "./renewal-info.js";

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
-import type { Ban } from "../../../src/guards/ban-list.js";
+import type { Ban } from "../../../src/state/ban-list.js";
 import { silentLogger } from "../../../src/observability/logger.js";
 import type { BanStore } from "../../../src/state/ban-store.js";
 import { MemoryBanStore } from "../../../src/state/memory-ban-store.js";

@@ -1,9 +1,9 @@
 // A node:cluster worker: one Gateway serving the shared listeners, driven by the primary (reload,
 // shutdown, admin API calls, and its metrics for the primary to aggregate with AggregatorRegistry).
-import { Gateway } from "../../main.js";
-import { adminApi } from "../admin-api.js";
-import type { AdminRequest } from "../admin.js";
-import { IpcPeer } from "./ipc.js";
+import { Gateway } from "../main.js";
+import { adminApi } from "../admin/admin-api.js";
+import type { AdminRequest } from "../admin/admin-server.js";
+import { IpcPeer } from "../state/ipc.js";
 
 export async function runWorker(configFile: string): Promise<void> {
   // Filled in once the gateway is up; IPC calls before that are refused.

@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { parseDuration } from "../config/units.js";
 import type { BanManager } from "../guards/bans.js";
 import { canonicalIp } from "../guards/ip.js";
-import type { AdminHandler, AdminReply, AdminRequest } from "./admin.js";
+import type { AdminHandler, AdminReply, AdminRequest } from "./admin-server.js";
 
 const PREFIX = "/api/bans/";
 

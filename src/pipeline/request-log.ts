@@ -3,10 +3,10 @@
 // Clients that hang up before the response is complete are recorded as 499 (nginx's convention), so
 // aborted requests are visible rather than counted as the 200 that was never delivered.
 import { performance } from "node:perf_hooks";
-import type { RequestContext } from "../pipeline/context.js";
+import type { RequestContext } from "./context.js";
 import type { OffenceTracker } from "../guards/jails.js";
-import type { AccessLog } from "./access-log.js";
-import { methodLabel, type GatewayMetrics } from "./metrics.js";
+import type { AccessLog } from "../observability/access-log.js";
+import { methodLabel, type GatewayMetrics } from "../observability/metrics.js";
 
 const CLIENT_CLOSED = 499;
 

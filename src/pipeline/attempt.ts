@@ -2,8 +2,8 @@
 // in-flight count and the circuit breaker's outcome are each released exactly once, whether the attempt
 // ends in a response, an error, a retry or a client hanging up.
 import { performance } from "node:perf_hooks";
-import type { RequestContext } from "../pipeline/context.js";
-import type { Target } from "./target.js";
+import type { RequestContext } from "./context.js";
+import type { Target } from "../upstream/target.js";
 
 export function beginAttempt(ctx: RequestContext, target: Target): void {
   ctx.target = target;

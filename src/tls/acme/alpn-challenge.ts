@@ -5,10 +5,9 @@
 // every other client gets its bytes put back and goes on to the HTTPS server untouched.
 import type { Socket } from "node:net";
 import tls from "node:tls";
-import type { Logger } from "../observability/logger.js";
-import { MAX_CLIENT_HELLO_BYTES, readClientHello, type ClientHello } from "../tls/acme/client-hello.js";
-import { tlsProfile } from "../tls/cipher-profile.js";
-import type { SocketFilter } from "./listeners.js";
+import type { Logger } from "../../observability/logger.js";
+import { MAX_CLIENT_HELLO_BYTES, readClientHello, type ClientHello } from "./client-hello.js";
+import { tlsProfile } from "../cipher-profile.js";
 
 export const ACME_TLS_ALPN = "acme-tls/1";
 
@@ -30,6 +29,9 @@ interface Peeked {
 }
 
 /** The socket filter for the HTTPS listener when `tls.acme.challenge` is `tls-alpn-01`. */
+/** Resolves true to hand the socket on, false when the filter took care of it (answered or destroyed). */
+export type SocketFilter = (socket: Socket) => Promise<boolean>;
+
 export function alpnChallengeFilter(options: AlpnChallengeOptions): SocketFilter {
   return async (socket) => {
     const peeked = await peekClientHello(socket, options.timeoutMs);

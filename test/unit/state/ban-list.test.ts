@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
 import { describe, test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { BanList, ipv4ToInt, ipv6PrefixOf, type Ban } from "../../../src/guards/ban-list.js";
+import { BanList, ipv4ToInt, ipv6PrefixOf, type Ban } from "../../../src/state/ban-list.js";
 
 const HOUR = 3_600_000;
 

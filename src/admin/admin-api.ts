@@ -2,7 +2,7 @@
 import type { BanManager } from "../guards/bans.js";
 import type { CertificateResolver } from "../tls/certificate-resolver.js";
 import type { Service } from "../upstream/service.js";
-import { routeApi, type AdminApi, type AdminHandler } from "./admin.js";
+import { routeApi, type AdminApi, type AdminHandler } from "./admin-server.js";
 import type { UpstreamRow } from "./upstreams-view.js";
 import { banHandlers } from "./admin-bans.js";
 

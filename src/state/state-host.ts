@@ -1,12 +1,12 @@
 // The primary's side of shared state for workers without Redis: the authoritative ban list (persisted
 // to store.dir/bans.json) and the ACME store (files under certDir, challenges, locks). Each change a
 // worker makes is broadcast to the other workers, so a ban decided in one worker holds in all.
-import type { Config } from "../../config/schema.js";
-import { BanList, type Ban } from "../../guards/ban-list.js";
-import type { Logger } from "../../observability/logger.js";
-import { MemoryBanStore } from "../../state/memory-ban-store.js";
-import { MemoryCertStore } from "../../state/memory-cert-store.js";
-import type { PemPair } from "../../tls/pem-pair.js";
+import type { Config } from "../config/schema.js";
+import { BanList, type Ban } from "./ban-list.js";
+import type { Logger } from "../observability/logger.js";
+import { MemoryBanStore } from "./memory-ban-store.js";
+import { MemoryCertStore } from "./memory-cert-store.js";
+import type { PemPair } from "./pem-pair.js";
 import type { Handlers } from "./ipc.js";
 
 export type Broadcast = (name: string, payload: unknown, except?: unknown) => void;

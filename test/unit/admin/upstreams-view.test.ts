@@ -1,7 +1,7 @@
 // Merging the workers' /api/upstreams rows: the fleet's answer for each target.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { mergeUpstreamViews, type UpstreamRow } from "../../../src/server/upstreams-view.js";
+import { mergeUpstreamViews, type UpstreamRow } from "../../../src/admin/upstreams-view.js";
 
 const row = (over: Partial<UpstreamRow>): UpstreamRow => ({ service: "app", target: "10.0.0.1:80", healthy: true, breaker: "closed", inFlight: 0, lastError: null, ...over });
 
