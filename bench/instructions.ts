@@ -17,7 +17,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { LOAD_CPU, PROXY_CPU, freePort, installCleanup, launch, pinSelf, stop, stopAll, waitForHttp, which, type Managed } from "./processes.js";
-import { rampartConfig, type RampartOptions } from "./rampart-config.js";
+import { BREAKER, rampartConfig, type RampartOptions } from "./rampart-config.js";
 import { rampartCliPath, repoRoot, snapshotRampart, startBackends } from "./targets.js";
 
 const REQUESTS = Number(process.env.INSTR_REQUESTS ?? 3_000);
@@ -31,8 +31,33 @@ const CLIENTS = 8;
  */
 const NODE_FLAGS = process.env.INSTR_PREDICTABLE === "0" ? [] : ["--predictable"];
 const TOLERANCE = 0.05;
-/** INSTR_ONLY=no-guards,guards: measure only these Rampart configurations (bare http-proxy-3 always runs). */
-const ONLY = (process.env.INSTR_ONLY ?? "no-guards,guards").split(",");
+/** Every guard the issue names: ban check (denylist), rate limit, jail, breaker with health checks. */
+const ALL_GUARDS = { edgeGuards: true, circuitBreaker: BREAKER, healthCheck: "{ path: /, interval: 1s }" } as const;
+
+interface Configuration {
+  readonly key: string;
+  readonly name: string;
+  readonly options: Omit<RampartOptions, "name" | "ports" | "targets">;
+  readonly path: string;
+  readonly status: number;
+}
+
+const CONFIGURATIONS: readonly Configuration[] = [
+  { key: "no-guards", name: "rampart, no guards", options: { edgeGuards: false }, path: "/", status: 200 },
+  { key: "guards", name: "rampart, every guard (memory)", options: ALL_GUARDS, path: "/", status: 200 },
+  // Rejections, on the all-guards configuration: each should cost a fraction of a proxied request.
+  {
+    key: "429",
+    name: "rampart, 429 over a limit",
+    options: { ...ALL_GUARDS, rateLimits: { tight: "{ limit: 1, window: 1h, key: ip }" }, routes: [{ name: "limited", pathPrefix: "/", rateLimit: "tight" }] },
+    path: "/",
+    status: 429,
+  },
+  { key: "404", name: "rampart, 404 no route", options: { ...ALL_GUARDS, routes: [{ name: "app", pathPrefix: "/app" }] }, path: "/elsewhere", status: 404 },
+];
+
+/** INSTR_ONLY=no-guards,guards,429,404: measure only these Rampart configurations (bare http-proxy-3 always runs). */
+const ONLY = (process.env.INSTR_ONLY ?? CONFIGURATIONS.map((each) => each.key).join(",")).split(",");
 const here = path.dirname(new URL(import.meta.url).pathname);
 const baselineFile = path.join(repoRoot, "bench", "instructions-baseline.json");
 
@@ -43,8 +68,8 @@ interface Measured {
   readonly allThreads: number;
 }
 
-/** `count` GETs over CLIENTS keep-alive connections; rejects on any status but 200. */
-async function drive(url: string, count: number): Promise<void> {
+/** `count` GETs over CLIENTS keep-alive connections; rejects on any other status than `status`. */
+async function drive(url: string, count: number, status: number): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
   let next = 0;
   const client = async () => {
@@ -54,7 +79,7 @@ async function drive(url: string, count: number): Promise<void> {
         http
           .get(url, { agent }, (res) => {
             res.resume();
-            res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url}: status ${res.statusCode}`))));
+            res.on("end", () => (res.statusCode === status ? resolve() : reject(new Error(`${url}: status ${res.statusCode}, expected ${status}`))));
           })
           .on("error", reject);
       });
@@ -91,7 +116,15 @@ function dumpedInstructions(dir: string, pid: number): { readonly main: number; 
   return { main, all };
 }
 
-async function measure(name: string, dir: string, url: string, script: string, args: readonly string[]): Promise<Measured> {
+interface Load {
+  /** Answers 200 once the target is up. */
+  readonly readyUrl: string;
+  readonly url: string;
+  readonly status: number;
+}
+
+async function measure(name: string, dir: string, load: Load, script: string, args: readonly string[]): Promise<Measured> {
+  const { readyUrl, url, status } = load;
   const out = path.join(dir, name.replace(/[^a-z0-9]+/gi, "-"));
   mkdirSync(out);
   const managed: Managed = await launch({
@@ -104,10 +137,10 @@ async function measure(name: string, dir: string, url: string, script: string, a
     stderrFile: path.join(out, "stderr.log"),
   });
   try {
-    await waitForHttp(url, managed, 180_000);
-    await drive(url, WARMUP);
+    await waitForHttp(readyUrl, managed, 180_000);
+    await drive(url, WARMUP, status);
     callgrindControl(["--zero", String(managed.pid)]);
-    await drive(url, REQUESTS);
+    await drive(url, REQUESTS, status);
     callgrindControl(["--dump", String(managed.pid)]);
     const counted = dumpedInstructions(out, managed.pid);
     const perRequest = counted.main / REQUESTS;
@@ -134,14 +167,15 @@ async function main(): Promise<void> {
     const backendUrl = backends.urls[0]!;
     const results: Measured[] = [];
     const barePort = await freePort();
-    results.push(await measure("bare http-proxy-3", dir, `http://127.0.0.1:${barePort}/`, path.join(here, "bare-proxy.js"), [String(barePort), backendUrl.replace(/\/$/, "")]));
-    const configurations = [["rampart, no guards", false, "no-guards"], ["rampart, guards on (memory)", true, "guards"]] as const;
-    for (const [name, guards] of configurations.filter(([, , key]) => ONLY.includes(key))) {
+    const bareUrl = `http://127.0.0.1:${barePort}/`;
+    results.push(await measure("bare http-proxy-3", dir, { readyUrl: bareUrl, url: bareUrl, status: 200 }, path.join(here, "bare-proxy.js"), [String(barePort), backendUrl.replace(/\/$/, "")]));
+    for (const configuration of CONFIGURATIONS.filter((each) => ONLY.includes(each.key))) {
       const ports = { http: await freePort(), https: await freePort(), admin: await freePort() };
-      const options: RampartOptions = { name: name.replace(/[^a-z]+/g, "-").replace(/-$/, ""), ports, targets: [backendUrl], edgeGuards: guards, logLevel: "warn" };
+      const options: RampartOptions = { ...configuration.options, name: configuration.key, ports, targets: [backendUrl], logLevel: "warn" };
       const configFile = path.join(dir, `${options.name}.yaml`);
       writeFileSync(configFile, rampartConfig(dir, options));
-      results.push(await measure(options.name, dir, `http://127.0.0.1:${ports.http}/`, rampartCliPath(), ["start", "-c", configFile]));
+      const load = { readyUrl: `http://127.0.0.1:${ports.admin}/healthz`, url: `http://127.0.0.1:${ports.http}${configuration.path}`, status: configuration.status };
+      results.push(await measure(configuration.name, dir, load, rampartCliPath(), ["start", "-c", configFile]));
     }
     for (const backend of backends.processes) await stop(backend);
     report(results);
@@ -155,8 +189,22 @@ function report(results: readonly Measured[]): void {
   const bare = results[0]!.perRequest;
   const ratios: Record<string, number> = {};
   for (const result of results.slice(1)) ratios[result.name] = Math.round((result.perRequest / bare) * 1000) / 1000;
+  const goals: Record<string, number> = { "rampart, no guards": 1.05, "rampart, every guard (memory)": 1.1 };
   console.log("\nratio to bare http-proxy-3 (instructions per request):");
-  for (const [name, value] of Object.entries(ratios)) console.log(`  ${name.padEnd(28)} ${value.toFixed(3)}`);
+  for (const [name, value] of Object.entries(ratios)) {
+    const goal = goals[name];
+    console.log(`  ${name.padEnd(32)} ${value.toFixed(3)}${goal === undefined ? "" : `  goal ≤ ${goal}: ${value <= goal ? "met" : "missed"}`}`);
+  }
+  // Rejecting must be cheaper than serving: each answer Rampart gives itself, against a proxied request.
+  const proxied = results.find((result) => result.name === "rampart, every guard (memory)")?.perRequest;
+  const rejections = results.filter((result) => /^rampart, \d{3} /.test(result.name));
+  if (proxied !== undefined && rejections.length > 0) {
+    console.log("\nrejection ÷ proxied request (every guard on):");
+    for (const result of rejections) {
+      const value = result.perRequest / proxied;
+      console.log(`  ${result.name.padEnd(32)} ${value.toFixed(3)}  goal ≤ 0.35: ${value <= 0.35 ? "met" : "missed"}`);
+    }
+  }
   mkdirSync(path.join(repoRoot, "bench", "results"), { recursive: true });
   writeFileSync(path.join(repoRoot, "bench", "results", "instructions.json"), JSON.stringify({ requests: REQUESTS, results, ratios }, null, 2));
   if (process.env.INSTR_RECORD === "1") {

@@ -15,7 +15,7 @@ import { BanManager } from "./guards/bans.js";
 import { ClientConcurrency } from "./guards/client-concurrency.js";
 import { canonicalIp } from "./guards/ip.js";
 import { EventLoopLag } from "./observability/event-loop.js";
-import { GatewayError } from "./pipeline/errors.js";
+import { GatewayError } from "./pipeline/answers.js";
 import { Linger } from "./pipeline/linger.js";
 import { BodyProgress } from "./proxy/body-progress.js";
 import { offenceTracker } from "./guards/jails.js";

@@ -7,7 +7,7 @@ import type { Jail } from "../guards/jails.js";
 import type { Linger } from "./linger.js";
 import type { Route } from "../routing/route.js";
 import type { Target } from "../upstream/target.js";
-import type { Reply } from "./reply.js";
+import type { Reply } from "./answers.js";
 
 /** Where a RequestContext is attached to its request, response or upgraded socket. */
 export const CONTEXT = Symbol("rampart.context");

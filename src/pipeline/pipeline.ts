@@ -9,10 +9,9 @@ import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../observability/logger.js";
 import { CONTEXT, RequestContext, type WithContext } from "./context.js";
-import { mapError } from "./error-mapper.js";
+import { mapError, writeReply } from "./answers.js";
 import type { Linger } from "./linger.js";
 import { endAttempt } from "./attempt.js";
-import { writeReply } from "./respond.js";
 import { HANDLED, type Stage, type StageResult } from "./context.js";
 
 export type RequestObserver = (ctx: RequestContext) => void;

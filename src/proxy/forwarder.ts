@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import { createProxyServer, type ServerOptions } from "http-proxy-3";
 import type { Logger } from "../observability/logger.js";
 import { CONTEXT, type RequestContext, type WithContext } from "../pipeline/context.js";
-import { GatewayError } from "../pipeline/errors.js";
+import { GatewayError } from "../pipeline/answers.js";
 import type { Target } from "../upstream/target.js";
 import type { Service } from "../upstream/service.js";
 import { beginAttempt } from "../pipeline/attempt.js";

@@ -4,7 +4,7 @@
 // keep-alive socket that the backend closed just as we reused it (the race Node's docs describe for
 // `request.reusedSocket`). Never a response timeout: the backend may still be working on it.
 import type { RequestContext } from "../pipeline/context.js";
-import type { ErrorCode } from "../pipeline/errors.js";
+import type { ErrorCode } from "../pipeline/answers.js";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 

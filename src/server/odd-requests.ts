@@ -11,8 +11,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { replies, type Reply } from "../pipeline/reply.js";
-import { rawResponse } from "../pipeline/respond.js";
+import { rawResponse, replies, writeAnswer, type Reply } from "../pipeline/answers.js";
 import { requestIdOf } from "../proxy/request-id.js";
 
 /** What the access log learns about a request answered before the pipeline saw it. */
@@ -30,9 +29,9 @@ export type RefusalObserver = (refusal: Refusal) => void;
 
 /** Node parses these before a request exists; we answer with the contract's JSON, not a bare status. */
 const PARSER_ERRORS: Readonly<Record<string, Reply>> = {
-  HPE_HEADER_OVERFLOW: { status: 431, error: "header_too_large" },
-  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, error: "request_timeout" },
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, error: "body_too_large" },
+  HPE_HEADER_OVERFLOW: replies.headerTooLarge,
+  ERR_HTTP_REQUEST_TIMEOUT: replies.requestTimeout,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: replies.bodyTooLarge,
 };
 
 /** RFC 6455 §4.1: the opening handshake is an HTTP/1.1 (or later) GET; anything else is served as a plain request. */
@@ -71,9 +70,7 @@ export function handleOddRequests(server: http.Server, serve: http.RequestListen
     observe({ socket, status: replies.expectationFailed.status, reason: replies.expectationFailed.error, requestId, method: req.method ?? "", path: req.url ?? "" });
     // The body that may follow is not wanted: close rather than read it.
     res.shouldKeepAlive = false;
-    const body = `{"error":"${replies.expectationFailed.error}","requestId":"${requestId}"}`;
-    res.writeHead(replies.expectationFailed.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-request-id": requestId });
-    res.end(req.method === "HEAD" ? undefined : body);
+    writeAnswer(res, replies.expectationFailed, requestId, req.method === "HEAD");
   });
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
     const reply = PARSER_ERRORS[error.code ?? ""] ?? replies.badRequest;

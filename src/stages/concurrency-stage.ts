@@ -2,7 +2,7 @@
 // before anything is spent on it upstream. Allowlisted clients are exempt, as from every other limit;
 // WebSocket upgrades are not counted (each is one connection, already bounded by maxConnectionsPerIp).
 import type { PrefixStageFactory } from "./stage-factory.js";
-import { replies } from "../pipeline/reply.js";
+import { replies } from "../pipeline/answers.js";
 
 export const concurrencyStage: PrefixStageFactory = ({ config, guards }) => {
   const limit = config.limits.maxRequestsInFlightPerIp;

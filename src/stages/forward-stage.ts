@@ -3,9 +3,7 @@
 // service's retry budget); otherwise the typed error goes to the error mapper, and the target keeps it
 // as its last error for /api/upstreams.
 import type { RouteStageFactory } from "./stage-factory.js";
-import { mapError } from "../pipeline/error-mapper.js";
-import { GatewayError, upstreamErrorCode } from "../pipeline/errors.js";
-import { replies } from "../pipeline/reply.js";
+import { mapError, GatewayError, upstreamErrorCode, replies } from "../pipeline/answers.js";
 import { HANDLED, type RequestContext } from "../pipeline/context.js";
 import { stripRoutePrefix } from "../routing/route.js";
 import { endAttempt } from "../pipeline/attempt.js";

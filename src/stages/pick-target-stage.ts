@@ -1,5 +1,5 @@
 // The service's balancer over its eligible targets (healthy, breaker not open, weight above 0).
-import { replies } from "../pipeline/reply.js";
+import { replies } from "../pipeline/answers.js";
 import type { RouteStageFactory } from "./stage-factory.js";
 
 export const pickTargetStage: RouteStageFactory = ({ service }) => ({

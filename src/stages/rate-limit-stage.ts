@@ -1,7 +1,7 @@
 // Applies the route's rate-limit policy. Allowed responses carry RateLimit-* headers too (IETF
 // draft-ietf-httpapi-ratelimit-headers), so well-behaved clients can pace themselves before a 429.
 import type { RouteStageFactory } from "./stage-factory.js";
-import { replies } from "../pipeline/reply.js";
+import { replies } from "../pipeline/answers.js";
 import type { RequestContext, StageResult } from "../pipeline/context.js";
 import { decide, type Decision } from "../guards/rate-limit.js";
 
@@ -27,7 +27,7 @@ export const rateLimitStage: RouteStageFactory = (route, { config, metrics }) =>
     ctx.rateLimited = true;
     rejections.inc();
     const headers = { "ratelimit-limit": policy.limit, "ratelimit-remaining": 0, "ratelimit-reset": resetSeconds, "retry-after": Math.max(1, resetSeconds) };
-    return { status: 429, error: "rate_limited", headers };
+    return { ...replies.rateLimited, headers };
   };
 
   return {

@@ -8,11 +8,8 @@
 // Requests without a body, or whose body arrived with the head, pass synchronously at no cost.
 import { PassThrough } from "node:stream";
 import type { RouteStageFactory } from "./stage-factory.js";
-import { mapError } from "../pipeline/error-mapper.js";
-import { GatewayError } from "../pipeline/errors.js";
+import { mapError, GatewayError, replies, writeReply } from "../pipeline/answers.js";
 import { bodyUnread } from "../pipeline/linger.js";
-import { replies } from "../pipeline/reply.js";
-import { writeReply } from "../pipeline/respond.js";
 import { HANDLED, type RequestContext, type StageResult } from "../pipeline/context.js";
 import { abandonAttempt } from "../pipeline/attempt.js";
 

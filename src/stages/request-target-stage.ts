@@ -3,7 +3,7 @@
 // that no route names explicitly is answered 421 Misdirected Request, so Rampart is never usable as an
 // open forward proxy (RFC 9110 §15.5.20 is the status for exactly this case).
 import type { PrefixStageFactory } from "./stage-factory.js";
-import { replies } from "../pipeline/reply.js";
+import { replies } from "../pipeline/answers.js";
 import { normalizeHost } from "../routing/host.js";
 import { normalizePath } from "../routing/normalize-path.js";
 

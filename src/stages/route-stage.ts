@@ -2,7 +2,7 @@
 // credentials included (cross-site tracing): it reaches a backend only on a route that names it in
 // `match.methods`, otherwise 405. The matched route's own chain runs next (request-path.ts).
 import type { PrefixStageFactory } from "./stage-factory.js";
-import { replies } from "../pipeline/reply.js";
+import { replies } from "../pipeline/answers.js";
 
 export const routeStage: PrefixStageFactory = ({ routes }) => ({
   name: "route",

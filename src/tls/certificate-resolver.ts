@@ -9,7 +9,7 @@
 // the resolver offers no default certificate, so named clients always get the right one and only
 // clients sending no SNI are refused.
 import { resolve } from "node:path";
-import { createSecureContext, type SecureContext, type TlsOptions } from "node:tls";
+import { createSecureContext, type SecureContext } from "node:tls";
 import type { TlsConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 import { readPemPair } from "./cert-files.js";
@@ -115,11 +115,6 @@ export class CertificateResolver {
    */
   defaultCertificate(): { key: string; cert: string } | undefined {
     return this.defaultServed ? { key: this.defaultServed.pem.key, cert: this.defaultServed.pem.cert } : undefined;
-  }
-
-  /** Everything `https.createServer` needs for TLS, the cipher profile included. */
-  serverOptions(): TlsOptions {
-    return { ...tlsProfile(this.tls.minVersion), SNICallback: this.sniCallback, ...this.defaultCertificate() };
   }
 
   /**

@@ -180,16 +180,5 @@ test("mixed key types leave no default certificate, with a warning", async () =>
     const resolver = await CertificateResolver.create(tlsConfig({ certDir: dir, certificates: [rsa] }), [], logger);
     assert.equal(resolver.defaultCertificate(), undefined);
     assert.ok(messages.some((message) => message.includes("different key types")), messages.join("\n"));
-    assert.equal(resolver.serverOptions().key, undefined);
-  });
-});
-
-test("serverOptions carries the SNI callback, the default certificate and minVersion", async () => {
-  await withTempDir(async (dir) => {
-    const resolver = await CertificateResolver.create(tlsConfig({ certDir: dir, minVersion: "TLSv1.3" }), [], silentLogger);
-    const options = resolver.serverOptions();
-    assert.equal(options.SNICallback, resolver.sniCallback);
-    assert.equal(options.minVersion, "TLSv1.3");
-    assert.equal(options.cert, resolver.defaultCertificate()?.cert);
   });
 });
