@@ -1,16 +1,17 @@
-// `npm run bench:instructions`: CPU instructions per proxied request under valgrind's callgrind, for
-// bare http-proxy-3 and for Rampart in two configurations, in one run. Time per request on a shared
-// 2-core VM moves by 20% between runs; an instruction count moves by well under 1%, so this is the
-// figure a change to the hot path is judged by (and what CI compares with bench/instructions-baseline.json).
+// `npm run bench:instructions`: CPU instructions per request under valgrind's callgrind, for bare
+// http-proxy-3 and for Rampart (no guards; every guard; a 429; a 404), in one run. Time per request on a
+// shared 2-core VM moves by 20% between runs; an instruction count moves far less, so this is the
+// figure a change to the hot path is judged by.
 //
 // Each target runs under `valgrind --tool=callgrind` on loopback with a node backend. After WARMUP
-// requests (JIT settled), the counters are zeroed (callgrind_control --zero), REQUESTS more are sent by
-// 8 keep-alive clients, and the counters dumped: instructions ÷ REQUESTS is the marginal cost of one
-// request, background timers included.
+// requests (JIT settled), the counters are zeroed (callgrind_control --zero), REQUESTS more are sent
+// by INSTR_CLIENTS keep-alive clients, and the counters dumped: instructions ÷ REQUESTS is the
+// marginal cost of one request, background timers included.
 //
-// Environment: INSTR_REQUESTS (default 3000), INSTR_WARMUP (default 3000), INSTR_ONLY (no-guards,guards), INSTR_CHECK=1 (exit 1 when
-// Rampart's ratio to bare http-proxy-3 is more than 5% above bench/instructions-baseline.json),
-// INSTR_RECORD=1 (write this run's ratios as the new baseline). Needs Debian's `valgrind`.
+// Environment: INSTR_REQUESTS (default 3000), INSTR_WARMUP (default 3000), INSTR_CLIENTS (default 1),
+// INSTR_ONLY (some of no-guards,guards,429,404), INSTR_RECORD=1 (write this run's ratios to
+// bench/instructions-baseline.json), INSTR_CHECK=1 (exit 1 when a ratio to bare http-proxy-3 is more
+// than 5% above that baseline). Needs Debian's `valgrind`.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -22,7 +23,12 @@ import { rampartCliPath, repoRoot, snapshotRampart, startBackends } from "./targ
 
 const REQUESTS = Number(process.env.INSTR_REQUESTS ?? 3_000);
 const WARMUP = Number(process.env.INSTR_WARMUP ?? 3_000);
-const CLIENTS = 8;
+/**
+ * One request at a time by default: each then costs one full event-loop turn in the proxy, the same in
+ * every run. With several clients, how many requests share a turn depends on timing, and the count per
+ * request moved by 10% between runs of the same build.
+ */
+const CLIENTS = Number(process.env.INSTR_CLIENTS ?? 1);
 /**
  * V8's --predictable runs the compiler and the garbage collector on the main thread, in a fixed order:
  * without it the same build measured twice differed by 5% (concurrent optimisation and marking land in

@@ -1,3 +1,5 @@
+// The client every guard keys on: the socket peer, or, when the peer is in trustedProxies, the first
+// untrusted address of X-Forwarded-For read from the right (the left is whatever the client wrote).
 import type { PrefixStageFactory } from "./stage-factory.js";
 import { resolveClientIp } from "../guards/client-ip.js";
 import { CidrSet } from "../guards/ip.js";
