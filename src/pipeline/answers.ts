@@ -15,6 +15,8 @@ export interface Reply {
   /** Stable machine-readable reason, e.g. "no_route". */
   readonly error: string;
   readonly headers?: Readonly<Record<string, string | number>>;
+  /** The connection ends after this answer (HTTP/1.1: `Connection: close`), whatever the client asked. */
+  readonly closeAfter?: boolean;
 }
 
 export const replies = {
@@ -36,8 +38,8 @@ export const replies = {
   storeUnavailable: { status: 503, error: "store_unavailable", headers: { "retry-after": 5 } },
   // 403s close the connection: a refused client gets no keep-alive to retry on. Unless the connection
   // is a trusted proxy's (the ViaProxy forms): it carries that proxy's other clients too.
-  denied: { status: 403, error: "denied", headers: { connection: "close" } },
-  banned: { status: 403, error: "banned", headers: { connection: "close" } },
+  denied: { status: 403, error: "denied", closeAfter: true },
+  banned: { status: 403, error: "banned", closeAfter: true },
   deniedViaProxy: { status: 403, error: "denied" },
   bannedViaProxy: { status: 403, error: "banned" },
   headerTooLarge: { status: 431, error: "header_too_large" },
@@ -115,6 +117,7 @@ export function writeReply(ctx: RequestContext, reply: Reply, linger = true): vo
   }
   res.setHeader("content-type", "application/json");
   res.setHeader("content-length", Buffer.byteLength(body));
+  if (reply.closeAfter === true) res.shouldKeepAlive = false;
   if (bodyUnread(ctx.req)) {
     if (linger) ctx.linger.afterAnswer(ctx.req, res);
     else res.setHeader("connection", "close");
