@@ -13,14 +13,15 @@
 // slowloris,slow-body,slow-read,range), ATTACK_PROTOCOLS (http,https), BENCH_KEEP_TMP=1 (keep configs and logs).
 // Writes bench/results/attacks.json. Exit code 1 only when a row could not be run; missed goals are
 // reported, not turned into a failure.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { percentile } from "./measure.js";
 import { runPaced, type Outcome } from "./paced.js";
-import { LOAD_CPU, PROXY_CPU, installCleanup, interrupted, launch, pinSelf, pinning, sleep, stop, stopAll, which, type Managed } from "./processes.js";
-import { printRatios, printRows, verdict, type Ratio } from "./report.js";
+import { LOAD_CPU, PROXY_CPU, installCleanup, interrupted, launch, pinSelf, pinning, sleep, runMain, stop, stopAll, which, type Managed } from "./processes.js";
+import { printRatios, printRows, verdict, type Ratio, writeResults } from "./report.js";
+import { envInt } from "./settings.js";
 import { fetchText, metricSum } from "./scenario.js";
 import { rampartPorts, repoRoot, snapshotRampart, startAppBackend, startRampart, type AppBackend, type Rampart } from "./targets.js";
 
@@ -53,14 +54,6 @@ const ATTACKS: readonly Attack[] = [
 ];
 const PROTOCOLS = ["http", "https"] as const;
 type Protocol = (typeof PROTOCOLS)[number];
-
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}=${text}: expected a whole number from ${min} to ${max}`);
-  return value;
-}
 
 function envList<T extends string>(name: string, all: readonly T[]): T[] {
   const text = process.env[name];
@@ -429,32 +422,15 @@ async function main(): Promise<number> {
   const failed = Object.keys(errors);
   if (failed.length > 0) console.log(`\nFAILED rows: ${failed.join(", ")} (see above)`);
 
-  const resultsDir = path.join(repoRoot, "bench/results");
-  mkdirSync(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, "attacks.json");
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
+  writeResults(repoRoot, "attacks.json", {
         date: new Date().toISOString(),
         node: process.version,
         settings: { seconds, connections, legitRps: LEGIT_RPS, legitTimeoutMs: LEGIT_TIMEOUT_MS, recoveryMs: RECOVERY_MS },
         rows,
         goals: allGoals.map((entry) => ({ ...entry, verdict: verdict(entry) || null })),
         errors,
-      },
-      null,
-      2,
-    ) + "\n",
-  );
-  console.log(`results: ${path.relative(process.cwd(), file) || file}`);
+      });
   return failed.length > 0 ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-    void stopAll().finally(() => process.exit(1));
-  },
-);
+runMain(main);

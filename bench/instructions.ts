@@ -17,8 +17,9 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { LOAD_CPU, PROXY_CPU, freePort, installCleanup, launch, pinSelf, stop, stopAll, waitForHttp, which, type Managed } from "./processes.js";
+import { LOAD_CPU, PROXY_CPU, freePort, installCleanup, launch, pinSelf, runMain, stop, stopAll, waitForHttp, which, type Managed } from "./processes.js";
 import { BREAKER, rampartConfig, type RampartOptions } from "./rampart-config.js";
+import { writeResults } from "./report.js";
 import { rampartCliPath, repoRoot, snapshotRampart, startBackends } from "./targets.js";
 
 const REQUESTS = Number(process.env.INSTR_REQUESTS ?? 3_000);
@@ -159,10 +160,10 @@ async function measure(name: string, dir: string, load: Load, script: string, ar
   }
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   if (which("valgrind") === undefined || which("callgrind_control") === undefined) {
     console.error("bench:instructions needs valgrind (apt-get install -y valgrind)");
-    process.exit(1);
+    return 1;
   }
   installCleanup();
   pinSelf(LOAD_CPU);
@@ -184,14 +185,15 @@ async function main(): Promise<void> {
       results.push(await measure(configuration.name, dir, load, rampartCliPath(), ["start", "-c", configFile]));
     }
     for (const backend of backends.processes) await stop(backend);
-    report(results);
+    return report(results);
   } finally {
     await stopAll();
     if (process.env.BENCH_KEEP_TMP !== "1") rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function report(results: readonly Measured[]): void {
+/** Prints the ratios; 1 when INSTR_CHECK finds a regression. */
+function report(results: readonly Measured[]): number {
   const bare = results[0]!.perRequest;
   const ratios: Record<string, number> = {};
   for (const result of results.slice(1)) ratios[result.name] = Math.round((result.perRequest / bare) * 1000) / 1000;
@@ -211,8 +213,7 @@ function report(results: readonly Measured[]): void {
       console.log(`  ${result.name.padEnd(32)} ${value.toFixed(3)}  goal ≤ 0.35: ${value <= 0.35 ? "met" : "missed"}`);
     }
   }
-  mkdirSync(path.join(repoRoot, "bench", "results"), { recursive: true });
-  writeFileSync(path.join(repoRoot, "bench", "results", "instructions.json"), JSON.stringify({ requests: REQUESTS, results, ratios }, null, 2));
+  writeResults(repoRoot, "instructions.json", { requests: REQUESTS, clients: CLIENTS, results, ratios });
   if (process.env.INSTR_RECORD === "1") {
     writeFileSync(baselineFile, JSON.stringify(ratios, null, 2) + "\n");
     console.log(`recorded as the baseline: ${path.relative(repoRoot, baselineFile)}`);
@@ -221,8 +222,9 @@ function report(results: readonly Measured[]): void {
     const baseline = JSON.parse(readFileSync(baselineFile, "utf8")) as Record<string, number>;
     const regressions = Object.entries(ratios).filter(([name, value]) => baseline[name] !== undefined && value > baseline[name]! * (1 + TOLERANCE));
     for (const [name, value] of regressions) console.error(`REGRESSION: ${name} ${value.toFixed(3)} > baseline ${baseline[name]!.toFixed(3)} + ${TOLERANCE * 100}%`);
-    if (regressions.length > 0) process.exit(1);
+    if (regressions.length > 0) return 1;
   }
+  return 0;
 }
 
-await main();
+runMain(main);

@@ -330,3 +330,15 @@ export function cpuBusySeconds(cpu: number): number | undefined {
     return undefined;
   }
 }
+
+/** Runs a bench's main(): exits with its code, or prints the error, stops every process and exits 1. */
+export function runMain(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      // Ctrl-C already said why it stopped.
+      if (!interrupted) console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      void stopAll().finally(() => process.exit(1));
+    },
+  );
+}

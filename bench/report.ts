@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 // Tables, ratios with their goals, and number formatting for the benchmark's output.
 import type { Summary } from "./measure.js";
 
@@ -107,4 +109,13 @@ export function printRatios(title: string, entries: readonly Ratio[], columns: {
     entries.map((entry) => [entry.name, formatValue(entry), goalText(entry.goal), verdict(entry), entry.note ?? ""]),
     [0, 2, 3, 4],
   );
+}
+
+/** Writes bench/results/<name> (pretty JSON) under the repository and prints where. */
+export function writeResults(repoRoot: string, name: string, data: unknown): void {
+  const dir = path.join(repoRoot, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, name);
+  writeFileSync(file, JSON.stringify(data, null, 2) + "\n");
+  console.log(`results: ${path.relative(process.cwd(), file) || file}`);
 }

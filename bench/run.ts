@@ -16,12 +16,12 @@
 // BENCH_BACKEND=node (skip nginx), BENCH_LOADGEN=wrk|autocannon, BENCH_ACCESS_LOG=<file> (core Rampart's
 // access log, default a temp file), BENCH_BANS (default 1000000), BENCH_KEEP_TMP=1 (keep configs and logs).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chooseLoadGenerator } from "./load.js";
-import { LOAD_CPU, PROXY_CPU, installCleanup, interrupted, pinSelf, pinning, stopAll } from "./processes.js";
-import { printRatios, verdict, type Ratio } from "./report.js";
+import { LOAD_CPU, PROXY_CPU, installCleanup, interrupted, pinSelf, pinning, runMain, stopAll } from "./processes.js";
+import { printRatios, verdict, type Ratio, writeResults } from "./report.js";
 import type { ScenarioContext, ScenarioResult } from "./scenario.js";
 import { runBalancing } from "./scenarios/balancing.js";
 import { runBans } from "./scenarios/bans.js";
@@ -135,18 +135,8 @@ async function main(): Promise<number> {
     ratios: allRatios.map((entry) => ({ ...entry, verdict: verdict(entry) || null })),
     scenarios: results,
   };
-  const resultsDir = path.join(repoRoot, "bench/results");
-  mkdirSync(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, "latest.json");
-  writeFileSync(file, JSON.stringify(summary, null, 2) + "\n");
-  console.log(`results: ${path.relative(process.cwd(), file) || file}`);
+  writeResults(repoRoot, "latest.json", summary);
   return failed.length > 0 ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-    void stopAll().finally(() => process.exit(1));
-  },
-);
+runMain(main);

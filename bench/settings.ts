@@ -17,11 +17,18 @@ export interface Settings {
   readonly only: readonly ScenarioName[];
 }
 
-function envNumber(name: string, fallback: number, min: number, max: number): number {
+export function envNumber(name: string, fallback: number, min: number, max: number): number {
   const text = process.env[name];
   if (text === undefined || text === "") return fallback;
   const value = Number(text);
   if (!Number.isFinite(value) || value < min || value > max) throw new Error(`${name}=${text}: expected a number from ${min} to ${max}`);
+  return value;
+}
+
+/** A whole number from the environment, within [min, max]. */
+export function envInt(name: string, fallback: number, min: number, max: number): number {
+  const value = envNumber(name, fallback, min, max);
+  if (!Number.isInteger(value)) throw new Error(`${name}=${value}: expected a whole number from ${min} to ${max}`);
   return value;
 }
 

@@ -17,17 +17,18 @@
 // 15–120), SOAK_SEED, BENCH_KEEP_TMP=1 (keep configs and logs). Writes bench/results/soak.json. Exit code 1
 // only when the run could not be completed; missed goals are reported, not turned into a failure.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { accessLogFailures } from "./access-log.js";
 import { percentile } from "./measure.js";
 import { runPaced, type Outcome, type PacedRequest } from "./paced.js";
-import { LOAD_CPU, PROXY_CPU, installCleanup, interrupted, ownRssMb, pinSelf, pinning, processTree, sleep, stopAll, which } from "./processes.js";
+import { LOAD_CPU, PROXY_CPU, installCleanup, ownRssMb, pinSelf, pinning, processTree, runMain, sleep, stopAll, which } from "./processes.js";
 import { BREAKER, type RampartOptions } from "./rampart-config.js";
 import { startRedis, type RedisServer } from "./redis.js";
-import { printRatios, printRows, verdict, type Ratio } from "./report.js";
+import { printRatios, printRows, verdict, type Ratio, writeResults } from "./report.js";
+import { envInt } from "./settings.js";
 import { fetchText, metricValue } from "./scenario.js";
 import { startGateway, stopGateway, successfulReloads, withExtraRoute, type Gateway } from "./scenarios/workers.js";
 import { rampartPorts, repoRoot, snapshotRampart, startAppBackend, type AppBackend } from "./targets.js";
@@ -46,14 +47,6 @@ const RATE_LIMIT_PER_S = 5;
 const MAX_REQUESTS = 1_000_000;
 /** After a worker is replaced, the sum of the workers' heap only counts again after this long (the new worker's own warm-up). */
 const WORKER_WARMUP_MS = 20_000;
-
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}=${text}: expected a whole number from ${min} to ${max}`);
-  return value;
-}
 
 /** mulberry32: a small seeded generator, so a run's fault schedule can be repeated. */
 function random(seed: number): () => number {
@@ -680,13 +673,7 @@ async function main(): Promise<number> {
   }
   if (leftovers.length > 0) console.log(`NOTE: worker process(es) still running after the primary's SIGTERM, killed: ${leftovers.join(", ")}`);
 
-  const resultsDir = path.join(repoRoot, "bench/results");
-  mkdirSync(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, "soak.json");
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
+  writeResults(repoRoot, "soak.json", {
         date: new Date().toISOString(),
         node: process.version,
         settings: { seconds, rps, warmup, seed, requestTimeoutMs: REQUEST_TIMEOUT_MS, settleMs: SETTLE_MS },
@@ -700,19 +687,8 @@ async function main(): Promise<number> {
         memory: { processes: [...series.values()], adminMetrics: metricSamples },
         goals: goals.map((entry) => ({ ...entry, verdict: verdict(entry) || null })),
         leftoverWorkers: leftovers,
-      },
-      null,
-      2,
-    ) + "\n",
-  );
-  console.log(`results: ${path.relative(process.cwd(), file) || file}`);
+      });
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (!interrupted) console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-    void stopAll().finally(() => process.exit(1));
-  },
-);
+runMain(main);

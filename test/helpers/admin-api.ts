@@ -2,18 +2,12 @@
 // /api/bans (list, add) and POST /api/reload. Each call asserts the status a working gateway answers,
 // so a test reads the state it is about and fails on the request that went wrong.
 import assert from "node:assert/strict";
+import type { UpstreamRow } from "../../src/admin/upstreams-view.js";
 import { request } from "./client.js";
 import type { ConfigObject, TestGateway } from "./gateway.js";
 
 /** One entry of GET /api/upstreams. */
-export interface UpstreamState {
-  readonly service: string;
-  readonly target: string;
-  readonly healthy: boolean;
-  readonly breaker: "closed" | "half-open" | "open";
-  readonly inFlight: number;
-  readonly lastError: string | null;
-}
+export type UpstreamState = UpstreamRow;
 
 /** GET /api/upstreams: every target of every service. */
 export async function listUpstreams(adminPort: number): Promise<UpstreamState[]> {
