@@ -6,7 +6,7 @@
 //
 // The connection gate (server/connection-gate.ts: denylist, bans, connections per IP) and the TLS
 // handshake happen before a request exists; offences are counted by the jails, and the access log and
-// metrics written, when the response closes (observability/request-log.ts).
+// metrics written, when the response closes (pipeline/request-log.ts).
 import { accessStage } from "./access-stage.js";
 import { clientIpStage } from "./client-ip-stage.js";
 import { concurrencyStage } from "./concurrency-stage.js";
