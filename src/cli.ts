@@ -2,7 +2,7 @@
 // The command line: `rampart start | validate | version` (DESIGN.md, "Command line").
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ConfigError, formatProblem, loadConfigFile } from "./config/load.js";
+import { loadConfigFile, problemsOf } from "./config/load.js";
 import { watchConfig } from "./config/watch.js";
 import { Gateway } from "./main.js";
 import type { Logger } from "./observability/logger.js";
@@ -28,8 +28,7 @@ function configPath(flag: string | undefined): string {
 }
 
 function printConfigError(error: unknown): void {
-  if (error instanceof ConfigError) for (const problem of error.problems) console.error(formatProblem(problem));
-  else console.error(error instanceof Error ? error.message : String(error));
+  for (const problem of problemsOf(error)) console.error(problem);
 }
 
 async function start(file: string): Promise<void> {

@@ -4,7 +4,7 @@
 import { isIP, type AddressInfo } from "node:net";
 import type http from "node:http";
 import { performance } from "node:perf_hooks";
-import { ConfigError, formatProblem, loadConfigFile, loadConfigText } from "./config/load.js";
+import { loadConfigFile, loadConfigText, problemsOf } from "./config/load.js";
 import { restartOnlyChanges } from "./config/reload-scope.js";
 import type { Config } from "./config/schema.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -164,7 +164,7 @@ export class Gateway {
       // `text`: the file as a cluster primary read and validated it, so every worker loads the same bytes.
       config = text === undefined ? loadConfigFile(this.options.configFile, this.options.env) : loadConfigText(text, this.options.configFile, this.options.env);
     } catch (error) {
-      const problems = error instanceof ConfigError ? error.problems.map(formatProblem) : [String(error)];
+      const problems = problemsOf(error);
       this.metrics.configReloads.inc({ result: "failure" });
       this.logger.error({ problems }, "config reload rejected; the running config stays in force");
       return { ok: false, problems };

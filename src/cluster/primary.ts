@@ -10,7 +10,7 @@ import { availableParallelism } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
 import { RateLimiterClusterMaster } from "rate-limiter-flexible";
-import { ConfigError, formatProblem, loadConfigFile, loadConfigText } from "../config/load.js";
+import { loadConfigFile, loadConfigText, problemsOf } from "../config/load.js";
 import { restartOnlyChanges } from "../config/reload-scope.js";
 import { watchConfig } from "../config/watch.js";
 import type { Config } from "../config/schema.js";
@@ -215,7 +215,7 @@ export class Primary {
       text = readFileSync(this.configFile, "utf8");
       config = loadConfigText(text, this.configFile);
     } catch (error) {
-      const problems = error instanceof ConfigError ? error.problems.map(formatProblem) : [String(error)];
+      const problems = problemsOf(error);
       this.#reloads.inc({ result: "failure" });
       this.logger.error({ problems }, "config reload rejected; the running config stays in force");
       return { ok: false, problems };

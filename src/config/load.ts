@@ -34,6 +34,11 @@ export function formatProblem(problem: ConfigProblem): string {
   return `${problem.file}:${problem.line}:${problem.col} ${problem.path || ROOT}: ${problem.message}`;
 }
 
+/** What a failed load says, one line per problem (FILE:LINE:COL key: message), for logs, the CLI and /api/reload. */
+export function problemsOf(error: unknown): string[] {
+  return error instanceof ConfigError ? error.problems.map(formatProblem) : [error instanceof Error ? error.message : String(error)];
+}
+
 export function renderPath(path: readonly PathKey[]): string {
   let out = "";
   for (const key of path) {
