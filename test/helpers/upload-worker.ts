@@ -4,7 +4,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { inPool, rawUpload, type RawUploadOptions } from "./uploads.js";
 
-// `node --test dist/test/` loads every file under test/, this one too: outside a worker it does nothing.
+// Outside a worker (e.g. `node --test dist/test/` on Node 20, which loads every file) it does nothing.
 if (parentPort !== null) {
   const { attempts, concurrency } = workerData as { attempts: RawUploadOptions[]; concurrency: number };
   const results = await inPool(attempts.length, concurrency, (index) => rawUpload(attempts[index]!));
