@@ -66,3 +66,50 @@ export async function rawRequest(port: number, payload: string | Buffer, ms = 2_
     });
   });
 }
+
+export interface GetResult {
+  /** 0 when the request failed without a status. */
+  readonly status: number;
+  readonly error: string | undefined;
+  readonly body: Buffer;
+}
+
+/** One GET (a fresh connection unless `agent` is given; self-signed certificates accepted) with a timeout; never rejects. */
+export function getOnce(options: { port: number; path: string; tls?: boolean; localAddress?: string; timeoutMs?: number; headers?: http.OutgoingHttpHeaders; agent?: http.Agent | false }): Promise<GetResult> {
+  const transport = options.tls ? https : http;
+  return new Promise((resolve) => {
+    let done = false;
+    const chunks: Buffer[] = [];
+    const finish = (status: number, error: string | undefined) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ status, error, body: Buffer.concat(chunks) });
+    };
+    const req = transport.request(
+      {
+        host: "127.0.0.1",
+        port: options.port,
+        path: options.path,
+        method: "GET",
+        headers: options.headers,
+        localAddress: options.localAddress,
+        agent: options.agent ?? false,
+        rejectUnauthorized: false,
+        servername: options.tls ? "localhost" : undefined,
+      },
+      (res) => {
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", (error: NodeJS.ErrnoException) => finish(0, error.code ?? error.message));
+        res.on("aborted", () => finish(0, "aborted"));
+        res.on("end", () => finish(res.statusCode ?? 0, undefined));
+      },
+    );
+    const timer = setTimeout(() => {
+      finish(0, "timeout");
+      req.destroy();
+    }, options.timeoutMs ?? 3_000);
+    req.on("error", (error: NodeJS.ErrnoException) => finish(0, error.code ?? error.message));
+    req.end();
+  });
+}

@@ -3,6 +3,7 @@
 // fixed rate on fresh connections. Every request is recorded with when it started and ended and how it
 // ended, so a test can say which failures happened when, and prove that none did.
 import https from "node:https";
+import { getOnce } from "./client.js";
 
 export interface Outcome {
   readonly client: number;
@@ -49,31 +50,6 @@ export function describeOutcomes(outcomes: readonly Outcome[]): string {
   return [...counts].map(([key, count]) => `${key}: ${count}`).join(", ");
 }
 
-/** One HTTPS GET with a timeout (self-signed certificates accepted); never rejects. */
-function get(port: number, path: string, agent: https.Agent | false, timeoutMs: number): Promise<{ status: number; error: string | undefined }> {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (status: number, error: string | undefined) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve({ status, error });
-    };
-    const req = https.request({ host: "127.0.0.1", port, path, method: "GET", agent, rejectUnauthorized: false }, (res) => {
-      res.on("data", () => {});
-      res.on("error", (error: NodeJS.ErrnoException) => finish(0, error.code ?? error.message));
-      res.on("aborted", () => finish(0, "aborted"));
-      res.on("end", () => finish(res.statusCode ?? 0, undefined));
-    });
-    const timer = setTimeout(() => {
-      finish(0, "timeout");
-      req.destroy();
-    }, timeoutMs);
-    req.on("error", (error: NodeJS.ErrnoException) => finish(0, error.code ?? error.message));
-    req.end();
-  });
-}
-
 export function startLoad(options: LoadOptions): Load {
   const path = options.path ?? "/";
   const timeoutMs = options.timeoutMs ?? 5_000;
@@ -84,7 +60,7 @@ export function startLoad(options: LoadOptions): Load {
 
   const one = (client: number, agent: https.Agent | false): Promise<void> => {
     const startedAt = Date.now();
-    const pending = get(options.port, path, agent, timeoutMs).then(({ status, error }) => {
+    const pending = getOnce({ port: options.port, path, tls: true, agent, timeoutMs }).then(({ status, error }) => {
       outcomes.push({ client, startedAt, endedAt: Date.now(), status, error });
     });
     inFlight.add(pending);

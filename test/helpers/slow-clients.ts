@@ -10,10 +10,9 @@
 //
 // Each returns a handle whose stop() destroys every socket it opened and stops replacing them. Also
 // here: a legitimate client at a steady rate from another loopback address, and a Prometheus sum.
-import http from "node:http";
-import https from "node:https";
 import net from "node:net";
 import tls from "node:tls";
+import { getOnce } from "./client.js";
 import type { Outcome } from "./load.js";
 
 export interface AttackTarget {
@@ -370,53 +369,6 @@ export function steadyClient(options: SteadyClientOptions): SteadyClient {
       return [...outcomes].sort((a, b) => a.startedAt - b.startedAt);
     },
   };
-}
-
-export interface GetResult {
-  /** 0 when the request failed without a status. */
-  readonly status: number;
-  readonly error: string | undefined;
-  readonly body: Buffer;
-}
-
-/** One GET on a fresh connection (self-signed certificates accepted) with a timeout; never rejects. */
-export function getOnce(options: { port: number; path: string; tls?: boolean; localAddress?: string; timeoutMs?: number; headers?: http.OutgoingHttpHeaders }): Promise<GetResult> {
-  const transport = options.tls ? https : http;
-  return new Promise((resolve) => {
-    let done = false;
-    const chunks: Buffer[] = [];
-    const finish = (status: number, error: string | undefined) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve({ status, error, body: Buffer.concat(chunks) });
-    };
-    const req = transport.request(
-      {
-        host: "127.0.0.1",
-        port: options.port,
-        path: options.path,
-        method: "GET",
-        headers: options.headers,
-        localAddress: options.localAddress,
-        agent: false,
-        rejectUnauthorized: false,
-        servername: options.tls ? "localhost" : undefined,
-      },
-      (res) => {
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("error", (error: NodeJS.ErrnoException) => finish(0, error.code ?? error.message));
-        res.on("aborted", () => finish(0, "aborted"));
-        res.on("end", () => finish(res.statusCode ?? 0, undefined));
-      },
-    );
-    const timer = setTimeout(() => {
-      finish(0, "timeout");
-      req.destroy();
-    }, options.timeoutMs ?? 3_000);
-    req.on("error", (error: NodeJS.ErrnoException) => finish(0, error.code ?? error.message));
-    req.end();
-  });
 }
 
 /** The sum of every sample of `name` (all label sets) in Prometheus text; 0 when there is none. */

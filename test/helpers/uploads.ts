@@ -3,10 +3,14 @@
 // report exactly what the client saw (the answer, a FIN, a reset, when) so a test can count how many
 // attempts were answered and how many were reset. Every curl is bounded by a timeout and killed by PID.
 import { spawn } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import tls from "node:tls";
 import { Worker } from "node:worker_threads";
+import type { Handler } from "./backend.js";
 import { bodyOf, headerOf, statusOf } from "./proxy-tools.js";
 
 export const CURL = "/usr/bin/curl";
@@ -343,4 +347,33 @@ export function tally(failures: readonly (string | undefined)[]): string {
   const counts = new Map<string, number>();
   for (const failure of failures) if (failure !== undefined) counts.set(failure, (counts.get(failure) ?? 0) + 1);
   return [...counts].sort((a, b) => b[1] - a[1]).map(([what, n]) => `${n} × ${what}`).join("; ");
+}
+
+/** What a recording backend saw of one upload. */
+export interface Upload {
+  readonly url: string;
+  bytes: number;
+  complete: boolean;
+}
+
+/** A backend that reads every body to its end and records what arrived. */
+export function recordingBackend(uploads: Upload[]): Handler {
+  return (req, res) => {
+    const upload: Upload = { url: req.url ?? "", bytes: 0, complete: false };
+    uploads.push(upload);
+    req.on("data", (chunk: Buffer) => (upload.bytes += chunk.length));
+    req.on("error", () => {});
+    req.on("end", () => {
+      upload.complete = true;
+      res.writeHead(200, { "content-type": "text/plain" }).end(`got ${upload.bytes}`);
+    });
+  };
+}
+
+/** A temporary directory holding a `size`-byte body file (for curl's --data-binary @file); remove `dir` after. */
+export async function bodyFile(size: number): Promise<{ dir: string; file: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "rampart-early-"));
+  const file = join(dir, "body.bin");
+  await writeFile(file, Buffer.alloc(size, 0x62));
+  return { dir, file };
 }

@@ -19,39 +19,17 @@
 // - 429, 404 and 403 answered before the body are read the same way (20 raw writers, 20 curls each);
 // - the backend never receives a refused request (a chunked one may reach it, but never whole).
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
-import { startBackend, type Backend, type Handler } from "../../helpers/backend.js";
+import { startBackend, type Backend } from "../../helpers/backend.js";
 import { request } from "../../helpers/client.js";
 import { simpleConfig, startGateway, type TestGateway } from "../../helpers/gateway.js";
 import { headerOf } from "../../helpers/proxy-tools.js";
-import { inPool, killCurls, rawUploadsInWorker, runCurl, tally, type CurlResult, type RawUploadResult } from "../../helpers/uploads.js";
+import { bodyFile, inPool, killCurls, rawUploadsInWorker, recordingBackend, runCurl, tally, type CurlResult, type RawUploadResult, type Upload } from "../../helpers/uploads.js";
 
 const MiB = 1024 * 1024;
 const BODY = 2 * MiB;
 const CONCURRENCY = 8;
-
-interface Upload {
-  readonly url: string;
-  bytes: number;
-  complete: boolean;
-}
-
-/** A backend that reads every body to its end and records what arrived. */
-function recordingBackend(uploads: Upload[]): Handler {
-  return (req, res) => {
-    const upload: Upload = { url: req.url ?? "", bytes: 0, complete: false };
-    uploads.push(upload);
-    req.on("data", (chunk: Buffer) => (upload.bytes += chunk.length));
-    req.on("error", () => {});
-    req.on("end", () => {
-      upload.complete = true;
-      res.writeHead(200, { "content-type": "text/plain" }).end(`got ${upload.bytes}`);
-    });
-  };
-}
 
 type Scheme = "http" | "https";
 
@@ -131,9 +109,7 @@ describe("413 over maxBodySize: the client reads the answer, not a reset", () =>
   const uploads: Upload[] = [];
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "rampart-early-"));
-    file = join(dir, "body.bin");
-    await writeFile(file, Buffer.alloc(BODY, 0x62));
+    ({ dir, file } = await bodyFile(BODY));
     backend = await startBackend(recordingBackend(uploads));
     gw = await startGateway(simpleConfig(backend.url, { top: { limits: { maxBodySize: "1MiB" }, tls: { redirectHttp: false } } }));
   });
@@ -289,9 +265,7 @@ describe("every answer given before the body is read lingers: 429, 404, 403", ()
   const uploads: Upload[] = [];
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "rampart-early-"));
-    file = join(dir, "body.bin");
-    await writeFile(file, Buffer.alloc(BODY, 0x62));
+    ({ dir, file } = await bodyFile(BODY));
     backend = await startBackend(recordingBackend(uploads));
     gw = await startGateway({
       services: { app: { targets: [{ url: backend.url }] } },

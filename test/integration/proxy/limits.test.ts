@@ -10,25 +10,17 @@ import { startBackend, type Backend } from "../../helpers/backend.js";
 import { rawRequest, request } from "../../helpers/client.js";
 import { simpleConfig, startGateway, type TestGateway } from "../../helpers/gateway.js";
 import { bodyOf, connectTls, fetchMetrics, headerOf, metricValue, rawTls } from "../../helpers/proxy-tools.js";
+import { recordingBackend, type Upload } from "../../helpers/uploads.js";
 
 describe("request limits", () => {
   let backend: Backend;
   let gw: TestGateway;
-  const uploads: { bytes: number; complete: boolean }[] = [];
+  const uploads: Upload[] = [];
 
   before(async () => {
+    const record = recordingBackend(uploads);
     backend = await startBackend((req, res) => {
-      if (req.method === "POST") {
-        const upload = { bytes: 0, complete: false };
-        uploads.push(upload);
-        req.on("data", (chunk: Buffer) => (upload.bytes += chunk.length));
-        req.on("error", () => {});
-        req.on("end", () => {
-          upload.complete = true;
-          res.writeHead(200, { "content-type": "text/plain" }).end(`got ${upload.bytes}`);
-        });
-        return;
-      }
+      if (req.method === "POST") return record(req, res);
       res.writeHead(200, { "content-type": "text/plain" }).end("ok");
     });
     gw = await startGateway(

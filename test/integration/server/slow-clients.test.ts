@@ -16,10 +16,10 @@ import WebSocket, { WebSocketServer } from "ws";
 import type { Backend } from "../../helpers/backend.js";
 import { perTest } from "../../helpers/fixtures.js";
 import { simpleConfig, type ConfigObject, type TestGateway } from "../../helpers/gateway.js";
+import { getOnce } from "../../helpers/client.js";
 import { describeOutcomes } from "../../helpers/load.js";
 import { bodyOf, captureLogger, fetchMetrics, statusOf, waitFor } from "../../helpers/proxy-tools.js";
 import {
-  getOnce,
   metricSum,
   rangeAttack,
   slowBody,
