@@ -8,11 +8,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../observability/logger.js";
-import { CONTEXT, RequestContext, type WithContext } from "./context.js";
 import { mapError, writeReply } from "./answers.js";
-import type { Linger } from "./linger.js";
 import { endAttempt } from "./attempt.js";
-import { HANDLED, type Stage, type StageResult } from "./context.js";
+import { CONTEXT, HANDLED, RequestContext, type Stage, type StageResult, type WithContext } from "./context.js";
+import type { Linger } from "./linger.js";
 
 export type RequestObserver = (ctx: RequestContext) => void;
 
