@@ -3,6 +3,8 @@
 // replaces atomically; what must outlive a reload (listeners, metrics, the forwarder) lives here.
 import { isIP, type AddressInfo } from "node:net";
 import type http from "node:http";
+import type { Http2Server } from "node:http2";
+import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import { loadConfigFile, loadConfigText, problemsOf } from "./config/load.js";
 import { restartOnlyChanges } from "./config/reload-scope.js";
@@ -27,7 +29,9 @@ import { adminApi, type ReloadResult } from "./admin/admin-api.js";
 import { createAdminServer, listenAdmin } from "./admin/admin-server.js";
 import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
 import { alpnChallengeFilter } from "./tls/acme/alpn-challenge.js";
-import { applyLimits, createHttpServer, createHttpsServer, handshakeTimeout, listen, type EdgeHooks, type Listener, type SocketFilter } from "./server/listeners.js";
+import { applyLimits, createHttpServer, createTlsEdge, handshakeTimeout, listen, plainEntry, type EdgeHooks, type Listener, type SocketFilter } from "./server/listeners.js";
+import { applyHttp2Settings, createHttp2Server } from "./server/http2-server.js";
+import { Http2Sessions } from "./server/http2-sessions.js";
 import { serveWithoutUpgrade, type Refusal } from "./server/odd-requests.js";
 import { SendWatch } from "./server/send-watch.js";
 import { plainHttpHandler } from "./server/plain-http.js";
@@ -74,6 +78,8 @@ export class Gateway {
   readonly #state: SharedState;
   readonly #bans: BanManager;
   readonly #onFinished: RequestObserver;
+  readonly #offences: ReturnType<typeof offenceTracker>;
+  #http2: { readonly server: Http2Server; readonly sessions: Http2Sessions } | undefined;
   readonly #listeners: Listener[] = [];
   readonly #concurrency = new ClientConcurrency();
   readonly #bodies: BodyProgress;
@@ -104,7 +110,8 @@ export class Gateway {
     this.#state = createSharedState(config.store, config.tls.certDir, () => this.#bans.list.list(), this.logger, options.primary);
     this.#state.onAvailability((up) => storeUp.set(up ? 1 : 0));
     this.#bans = new BanManager(config.bans, () => this.#state, this.metrics, this.logger, (ip) => this.#generation.guards.allowlist.has(ip));
-    this.#onFinished = requestObserver(this.metrics, this.#accessLog, () => this.config.log.access, offenceTracker(this.#bans, this.logger));
+    this.#offences = offenceTracker(this.#bans, this.logger);
+    this.#onFinished = requestObserver(this.metrics, this.#accessLog, () => this.config.log.access, this.#offences.request);
     this.#gate = new ConnectionGate(() => this.config.limits, this.metrics, (ip) => this.#classifyConnection(ip));
     this.#bodies = new BodyProgress(() => this.metrics.clientTimeouts.inc({ kind: "body" }));
     this.#linger = new Linger(
@@ -182,6 +189,7 @@ export class Gateway {
     // these hold a copy of their own.
     this.logger.level = config.log.level;
     for (const listener of this.#listeners) applyLimits(listener.server, config.limits);
+    if (this.#http2 !== undefined) applyHttp2Settings(this.#http2.server, config.http2, config.limits);
     this.#acme?.setDomains(acmeDomains(config));
     const restartRequired = restartOnlyChanges(previous.config, config);
     this.metrics.configReloads.inc({ result: "success" });
@@ -206,6 +214,7 @@ export class Gateway {
         fronts: this.#listeners.map((listener) => listener.front),
         servers: this.#listeners.map((listener) => listener.server),
         openConnections: () => this.#gate.open,
+        goaway: () => this.#http2?.sessions.closeAll(),
         destroyAll: () => this.#gate.destroyAll(),
       },
       this.config.shutdownGrace,
@@ -285,6 +294,27 @@ export class Gateway {
     this.#certificates.onChange(record);
   }
 
+  /** The HTTP/2 server both listeners feed (h2 after ALPN, h2c after its preface), with its per-connection limits. */
+  #createHttp2(config: Config): Http2Server {
+    const server = createHttp2Server(config.http2, config.limits, (req, res, protocol) => {
+      this.#generation.pipeline.handleRequest(req, res, protocol === "h2", protocol);
+    });
+    const sessions = new Http2Sessions(server, {
+      http2: () => this.config.http2,
+      limits: () => this.config.limits,
+      metrics: this.metrics,
+      logger: this.logger,
+      onAbuse: (peerIp, reason) => {
+        const guards = this.#generation.guards;
+        // A trusted proxy's connection carries its other clients too: never jailed for one of them.
+        if (guards.allowlist.has(peerIp) || guards.trustedProxies.has(peerIp)) return;
+        this.#offences.h2Abuse(guards.jails.values(), peerIp, reason);
+      },
+    });
+    this.#http2 = { server, sessions };
+    return server;
+  }
+
   /** With TLS-ALPN-01, the HTTPS listener answers validations itself (ALPN `acme-tls/1`); otherwise no filter, no cost. */
   #alpnChallenges(config: Config): SocketFilter | undefined {
     if (!config.tls.acme.enabled || config.tls.acme.challenge !== "tls-alpn-01") return undefined;
@@ -335,7 +365,7 @@ export class Gateway {
         if (this.#draining) res.shouldKeepAlive = false;
         this.#generation.pipeline.handleRequest(req, res, encrypted);
       },
-      upgrade: (req: http.IncomingMessage, socket: import("node:stream").Duplex, head: Buffer, encrypted: boolean) =>
+      upgrade: (req: http.IncomingMessage, socket: Duplex, head: Buffer, encrypted: boolean) =>
         this.#generation.pipeline.handleUpgrade(req, socket, head, encrypted),
     };
     const edge: EdgeHooks = {
@@ -344,7 +374,8 @@ export class Gateway {
       sendWatch: this.#sendWatch,
       observeRefusal: (refusal) => this.#logRefusal(refusal),
     };
-    const httpsServer = createHttpsServer(
+    const h2 = config.http2.enabled || config.http2.cleartext ? this.#createHttp2(config) : undefined;
+    const tlsEdge = createTlsEdge(
       config.limits,
       {
         minVersion: config.tls.minVersion,
@@ -353,8 +384,10 @@ export class Gateway {
       },
       handlers,
       edge,
+      config.http2.enabled ? h2 : undefined,
     );
-    const httpsListener = await listen(config.listen.https, httpsServer, this.#gate, this.logger, this.#alpnChallenges(config));
+    const toTls = (socket: Duplex) => tlsEdge.tls.emit("connection", socket);
+    const httpsListener = await listen("https", config.listen.https, toTls, tlsEdge.http1, this.#gate, edge, this.#alpnChallenges(config));
     this.#listeners.push(httpsListener);
 
     const plain = plainHttpHandler({
@@ -373,7 +406,8 @@ export class Gateway {
       },
       edge,
     );
-    const httpListener = await listen(config.listen.http, httpServer, this.#gate, this.logger);
+    const plainSockets = plainEntry(httpServer, config.http2.cleartext ? h2 : undefined, () => this.config.limits, edge);
+    const httpListener = await listen("http", config.listen.http, plainSockets, httpServer, this.#gate, edge);
     this.#listeners.push(httpListener);
 
     let admin: AddressInfo | undefined;

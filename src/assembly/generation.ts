@@ -58,6 +58,7 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
     bans: shared.bans,
     allowlist: new CidrSet(config.allowlist),
     denylist: new CidrSet(config.denylist),
+    trustedProxies: new CidrSet(config.trustedProxies),
     jails: compileJails(config, shared.limiter),
     policies: compilePolicies(config, shared.limiter),
     concurrency: shared.concurrency,

@@ -14,6 +14,10 @@ export const RESTART_ONLY_KEYS: readonly string[] = Object.freeze([
   "watch",
   "store",
   "bans",
+  // The listeners' protocols and nghttp2's per-session memory are fixed when the servers are built.
+  "http2.enabled",
+  "http2.cleartext",
+  "http2.maxSessionMemory",
   "tls.minVersion",
   "tls.selfSigned",
   "tls.certDir",

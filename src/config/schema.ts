@@ -124,6 +124,9 @@ const targetUrl = z.string().refine(
 
 const healthCheck = z.strictObject({
   path: z.string().startsWith("/").default("/health"),
+  // The gRPC health protocol (grpc.health.v1.Health/Check, overall server status) instead of `path`;
+  // for services whose protocol is h2c or h2.
+  grpc: z.boolean().default(false),
   interval: duration.prefault("5s"),
   timeout: duration.prefault("2s"),
   healthyThreshold: wholeNumber().min(1).default(2),
@@ -147,6 +150,9 @@ const service = z.strictObject({
       }),
     )
     .min(1, "a service needs at least one target"),
+  // How Rampart speaks to the targets: HTTP/1.1 with a keep-alive pool, or HTTP/2 (h2c: cleartext with
+  // prior knowledge, h2: TLS with ALPN), which gRPC needs for trailers and streams both ways.
+  protocol: z.enum(["http1", "h2c", "h2"]).default("http1"),
   balancer: z.enum(["round-robin", "least-requests", "ip-hash", "random"]).default("round-robin"),
   healthCheck: healthCheck.optional(),
   circuitBreaker: circuitBreaker.optional(),
@@ -207,6 +213,8 @@ const jail = z.strictObject({
         .optional(),
       method: z.array(httpMethod).optional(),
       rateLimited: z.boolean().optional(),
+      // An HTTP/2 connection sent GOAWAY for a protocol-abuse limit (rapid reset, floods, invalid frames).
+      h2Abuse: z.boolean().optional(),
     })
     .refine((when) => Object.keys(when).length > 0, "a jail needs at least one condition"),
   maxRetry: wholeNumber().min(1).default(5),
@@ -321,6 +329,24 @@ export const configSchema = z
       })
       .prefault({}),
     // When /readyz turns 503 because the gateway cannot make progress (Rampart extension).
+    // HTTP/2 towards clients: ALPN h2 on the HTTPS listener, optionally h2c on the HTTP listener, and
+    // the per-connection limits that keep one client from exhausting the gateway (rapid reset, floods).
+    http2: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        // h2c with prior knowledge on the HTTP listener, for deployments behind another TLS terminator.
+        cleartext: z.boolean().default(false),
+        maxConcurrentStreams: wholeNumber().min(1).max(10_000).default(100),
+        // Then GOAWAY: the client opens a new connection, which passes the connection gate again.
+        maxRequestsPerConnection: wholeNumber().min(1).default(1_000),
+        // Client stream resets allowed per connection: a burst, refilled at `resetRate` per second
+        // (CVE-2023-44487, "rapid reset"); beyond, GOAWAY and an h2Abuse offence.
+        resetBurst: wholeNumber().min(1).default(1_000),
+        resetRate: z.number().min(0).default(33),
+        // nghttp2's memory budget per connection (header tables, queued frames), MiB.
+        maxSessionMemory: wholeNumber().min(1).max(1_024).default(10),
+      })
+      .prefault({}),
     readiness: z
       .strictObject({
         // A service whose connection pool is full and has completed no response for this long.
@@ -411,6 +437,27 @@ function checkReferences(config: unknown, ctx: Ctx): void {
       report(ctx, at("stripPrefix"), `"${stripPrefix}" is not a prefix of the route's pathPrefix "${pathPrefix}"`);
     }
   });
+  if (services) {
+    for (const [name, value] of Object.entries(services)) {
+      const service = asRecord(value);
+      const protocol = typeof service?.protocol === "string" ? service.protocol : "http1";
+      const scheme = protocol === "h2" ? "https:" : "http:";
+      const targets = Array.isArray(service?.targets) ? service.targets : [];
+      targets.forEach((target: unknown, index) => {
+        const url = asRecord(target)?.url;
+        if (protocol !== "http1" && typeof url === "string" && URL.canParse(url) && new URL(url).protocol !== scheme) {
+          report(ctx, ["services", name, "targets", index, "url"], `protocol ${protocol} needs ${scheme}// targets`);
+        }
+      });
+      if (asRecord(service?.healthCheck)?.grpc === true && protocol === "http1") {
+        report(ctx, ["services", name, "healthCheck", "grpc"], "the gRPC health protocol needs protocol: h2c or h2");
+      }
+    }
+  }
+  const http2 = asRecord(root.http2);
+  if (http2?.cleartext === true && asRecord(root.tls)?.redirectHttp !== false) {
+    report(ctx, ["http2", "cleartext"], "h2c on the HTTP listener needs tls.redirectHttp: false (otherwise it only redirects)");
+  }
   const adminHost = asRecord(asRecord(root.listen)?.admin)?.host;
   if (typeof adminHost === "string" && !isLoopback(adminHost) && root.adminToken === "") {
     report(ctx, ["listen", "admin"], "an admin address off loopback needs adminToken (set RAMPART_ADMIN_TOKEN)");
@@ -456,5 +503,6 @@ export type AcmeConfig = Config["tls"]["acme"];
 export type HealthCheckConfig = NonNullable<ServiceConfig["healthCheck"]>;
 export type CircuitBreakerConfig = NonNullable<ServiceConfig["circuitBreaker"]>;
 export type LimitsConfig = Config["limits"];
+export type Http2Config = Config["http2"];
 export type TlsConfig = Config["tls"];
 export type HeaderEdits = RouteConfig["requestHeaders"];

@@ -15,6 +15,8 @@ export interface Jail {
   readonly path: RegExp | undefined;
   readonly methods: ReadonlySet<string> | undefined;
   readonly rateLimited: boolean;
+  /** Counts HTTP/2 abuse (GOAWAY for rapid reset, floods, invalid frames), and nothing else. */
+  readonly h2Abuse: boolean;
   readonly counter: RateLimiterAbstract;
 }
 
@@ -44,6 +46,7 @@ export function compileJails(config: Config, limiter: LimiterFactory): ReadonlyM
         path: when.path === undefined ? undefined : new RegExp(when.path),
         methods: when.method && new Set(when.method),
         rateLimited: when.rateLimited === true,
+        h2Abuse: when.h2Abuse === true,
         counter: limiter({ name: `jail:${name}`, points: jail.maxRetry, windowMs: jail.findTime }),
       }),
     );
@@ -53,6 +56,7 @@ export function compileJails(config: Config, limiter: LimiterFactory): ReadonlyM
 
 /** Every condition the jail names holds for this request (a jail with `status` and `path` wants both). */
 export function isOffence(jail: Jail, request: JudgedRequest): boolean {
+  if (jail.h2Abuse) return false;
   if (jail.statuses !== undefined && !jail.statuses.has(request.status)) return false;
   if (jail.methods !== undefined && !jail.methods.has(request.method)) return false;
   if (jail.rateLimited && !request.rateLimited) return false;
@@ -63,12 +67,22 @@ export function isOffence(jail: Jail, request: JudgedRequest): boolean {
 /** Judges a finished request by `jails` (its route's): counts offences and bans whoever reaches a jail's maxRetry. */
 export type OffenceTracker = (jails: readonly Jail[], request: JudgedRequest) => void;
 
-export function offenceTracker(bans: BanManager, logger: Logger): OffenceTracker {
-  return (jails, request) => {
-    if (request.allowlisted || request.clientIp === "") return;
-    for (const jail of jails) {
-      if (isOffence(jail, request)) void count(jail, request.clientIp, `${request.method} ${request.path} → ${request.status}`);
-    }
+/** A connection was ended for HTTP/2 abuse: an offence for every jail whose `when` names h2Abuse. */
+export type AbuseTracker = (jails: Iterable<Jail>, clientIp: string, reason: string) => void;
+
+export function offenceTracker(bans: BanManager, logger: Logger): { request: OffenceTracker; h2Abuse: AbuseTracker } {
+  return {
+    request: (jails, request) => {
+      if (request.allowlisted || request.clientIp === "") return;
+      for (const jail of jails) {
+        if (isOffence(jail, request)) void count(jail, request.clientIp, `${request.method} ${request.path} → ${request.status}`);
+      }
+    },
+    h2Abuse: (jails, clientIp, reason) => {
+      for (const jail of jails) {
+        if (jail.h2Abuse) void count(jail, clientIp, `HTTP/2 GOAWAY: ${reason}`);
+      }
+    },
   };
 
   async function count(jail: Jail, ip: string, offence: string): Promise<void> {

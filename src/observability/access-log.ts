@@ -17,6 +17,8 @@ export interface AccessRecord {
   readonly route: string | undefined;
   readonly target: string | undefined;
   readonly failure: string | undefined;
+  /** The client connection's protocol: http/1.1, h2 or h2c (absent for answers given before parsing). */
+  readonly protocol?: string;
 }
 
 /** Where lines go: stdout by default; tests pass a sink that collects them. */
@@ -67,6 +69,7 @@ export class AccessLog {
     let line = this.#prefix + this.#clockText + '","requestId":' + quote(record.requestId);
     line += ',"clientIp":"' + record.clientIp + '","method":' + quote(record.method);
     line += ',"host":' + quote(record.host) + ',"path":' + quote(record.path);
+    if (record.protocol !== undefined) line += ',"protocol":"' + record.protocol + '"';
     line += ',"status":' + record.status + ',"bytes":' + record.bytes + ',"durationMs":' + record.durationMs;
     if (record.route !== undefined) line += ',"route":' + quote(record.route);
     if (record.target !== undefined) line += ',"target":' + quote(record.target);

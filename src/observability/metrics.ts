@@ -66,6 +66,24 @@ export class GatewayMetrics {
     labelNames: ["service", "result"] as const,
     registers: [this.registry],
   });
+  readonly connectionsTotal = new Counter({
+    name: "rampart_connections_total",
+    help: "Client connections handed to a protocol server after the connection gate, by listener and protocol (http/1.1, h2, h2c).",
+    labelNames: ["listener", "protocol"] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsOpen = new Gauge({
+    name: "rampart_connections_open",
+    help: "Client connections open now (admitted by the connection gate), by listener.",
+    labelNames: ["listener"] as const,
+    registers: [this.registry],
+  });
+  readonly http2Goaway = new Counter({
+    name: "rampart_http2_goaway_total",
+    help: "HTTP/2 connections the gateway ended with GOAWAY, by reason (rapid_reset, flood, max_requests, idle, shutdown, protocol_error).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly bansActive = new Gauge({
     name: "rampart_bans_active",
     help: "Bans in force in this instance's ban list.",

@@ -5,51 +5,65 @@
 // Expected outcomes ("no route", "over the limit", "banned") are returned as values; failures are typed
 // GatewayErrors, and mapError() is the one place a failure becomes a status, a log line and the
 // request's `failure` label; anything untyped is a bug, answered 500 with its stack logged.
-import { STATUS_CODES, type ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import http2 from "node:http2";
 import type { Logger } from "../observability/logger.js";
-import type { RequestContext } from "./context.js";
+import type { ClientResponse, RequestContext } from "./context.js";
 import { bodyUnread } from "./linger.js";
 
 export interface Reply {
   readonly status: number;
   /** Stable machine-readable reason, e.g. "no_route". */
   readonly error: string;
+  /** The grpc-status a gRPC client gets instead (HTTP 200, trailers-only): the contract's table. */
+  readonly grpc: GrpcStatus;
   readonly headers?: Readonly<Record<string, string | number>>;
   /** The connection ends after this answer (HTTP/1.1: `Connection: close`), whatever the client asked. */
   readonly closeAfter?: boolean;
 }
 
+/** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html) Rampart's own answers use. */
+export const GRPC = {
+  DEADLINE_EXCEEDED: 4,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+export type GrpcStatus = (typeof GRPC)[keyof typeof GRPC];
+
 export const replies = {
-  badRequest: { status: 400, error: "bad_request" },
-  noRoute: { status: 404, error: "no_route" },
-  misdirected: { status: 421, error: "misdirected_request" },
-  bodyTooLarge: { status: 413, error: "body_too_large" },
-  bodyTimeout: { status: 408, error: "body_timeout" },
-  tooManyHeaders: { status: 431, error: "too_many_headers" },
-  methodNotAllowed: { status: 405, error: "method_not_allowed" },
-  expectationFailed: { status: 417, error: "expectation_failed" },
+  badRequest: { status: 400, grpc: GRPC.INTERNAL, error: "bad_request" },
+  noRoute: { status: 404, grpc: GRPC.UNIMPLEMENTED, error: "no_route" },
+  misdirected: { status: 421, grpc: GRPC.UNIMPLEMENTED, error: "misdirected_request" },
+  bodyTooLarge: { status: 413, grpc: GRPC.RESOURCE_EXHAUSTED, error: "body_too_large" },
+  bodyTimeout: { status: 408, grpc: GRPC.DEADLINE_EXCEEDED, error: "body_timeout" },
+  tooManyHeaders: { status: 431, grpc: GRPC.INTERNAL, error: "too_many_headers" },
+  methodNotAllowed: { status: 405, grpc: GRPC.UNIMPLEMENTED, error: "method_not_allowed" },
+  expectationFailed: { status: 417, grpc: GRPC.INTERNAL, error: "expectation_failed" },
   // 400, not 505: a request line this listener cannot read is the client's fault, as HAProxy answers it.
-  versionNotSupported: { status: 400, error: "unsupported_http_version" },
+  versionNotSupported: { status: 400, grpc: GRPC.INTERNAL, error: "unsupported_http_version" },
   // Sent with RateLimit-* and Retry-After for the policy that refused (stages/rate-limit-stage.ts).
-  rateLimited: { status: 429, error: "rate_limited" },
-  tooManyInFlight: { status: 429, error: "too_many_requests_in_flight", headers: { "retry-after": 1 } },
+  rateLimited: { status: 429, grpc: GRPC.RESOURCE_EXHAUSTED, error: "rate_limited" },
+  tooManyInFlight: { status: 429, grpc: GRPC.RESOURCE_EXHAUSTED, error: "too_many_requests_in_flight", headers: { "retry-after": 1 } },
   // Retry-After on 503: long enough for a health check or breaker to change its mind.
-  noHealthyTarget: { status: 503, error: "no_healthy_target", headers: { "retry-after": 5 } },
-  storeUnavailable: { status: 503, error: "store_unavailable", headers: { "retry-after": 5 } },
+  noHealthyTarget: { status: 503, grpc: GRPC.UNAVAILABLE, error: "no_healthy_target", headers: { "retry-after": 5 } },
+  storeUnavailable: { status: 503, grpc: GRPC.UNAVAILABLE, error: "store_unavailable", headers: { "retry-after": 5 } },
   // 403s close the connection: a refused client gets no keep-alive to retry on. Unless the connection
   // is a trusted proxy's (the ViaProxy forms): it carries that proxy's other clients too.
-  denied: { status: 403, error: "denied", closeAfter: true },
-  banned: { status: 403, error: "banned", closeAfter: true },
-  deniedViaProxy: { status: 403, error: "denied" },
-  bannedViaProxy: { status: 403, error: "banned" },
-  headerTooLarge: { status: 431, error: "header_too_large" },
-  requestTimeout: { status: 408, error: "request_timeout" },
-  badGateway: { status: 502, error: "bad_gateway" },
-  gatewayTimeout: { status: 504, error: "gateway_timeout" },
+  denied: { status: 403, grpc: GRPC.PERMISSION_DENIED, error: "denied", closeAfter: true },
+  banned: { status: 403, grpc: GRPC.PERMISSION_DENIED, error: "banned", closeAfter: true },
+  deniedViaProxy: { status: 403, grpc: GRPC.PERMISSION_DENIED, error: "denied" },
+  bannedViaProxy: { status: 403, grpc: GRPC.PERMISSION_DENIED, error: "banned" },
+  headerTooLarge: { status: 431, grpc: GRPC.INTERNAL, error: "header_too_large" },
+  requestTimeout: { status: 408, grpc: GRPC.DEADLINE_EXCEEDED, error: "request_timeout" },
+  badGateway: { status: 502, grpc: GRPC.UNAVAILABLE, error: "bad_gateway" },
+  gatewayTimeout: { status: 504, grpc: GRPC.DEADLINE_EXCEEDED, error: "gateway_timeout" },
   // Every pooled connection to the target stayed busy for the connect timeout (Envoy's pending overflow).
-  upstreamBusy: { status: 503, error: "upstream_busy", headers: { "retry-after": 1 } },
-  internalError: { status: 500, error: "internal_error" },
-  noChallenge: { status: 404, error: "no_challenge" },
+  upstreamBusy: { status: 503, grpc: GRPC.UNAVAILABLE, error: "upstream_busy", headers: { "retry-after": 1 } },
+  internalError: { status: 500, grpc: GRPC.INTERNAL, error: "internal_error" },
+  noChallenge: { status: 404, grpc: GRPC.UNIMPLEMENTED, error: "no_challenge" },
 
 } as const satisfies Record<string, Reply>;
 
@@ -111,18 +125,61 @@ export function writeReply(ctx: RequestContext, reply: Reply, linger = true): vo
     res.destroy();
     return;
   }
+  if (reply.closeAfter === true) endConnectionAfter(res);
+  if (isGrpc(ctx.req)) {
+    writeGrpcReply(res, reply);
+    return;
+  }
   res.statusCode = reply.status;
   if (reply.headers !== undefined) {
     for (const name in reply.headers) res.setHeader(name, reply.headers[name]!);
   }
   res.setHeader("content-type", "application/json");
   res.setHeader("content-length", Buffer.byteLength(body));
-  if (reply.closeAfter === true) res.shouldKeepAlive = false;
-  if (bodyUnread(ctx.req)) {
-    if (linger) ctx.linger.afterAnswer(ctx.req, res);
+  // HTTP/2 needs no lingering close: Node resets the stream (NO_ERROR) once the answer is out, and the
+  // client stops sending that body (RFC 9113 §8.1).
+  if (!ctx.isHttp2 && bodyUnread(ctx.req)) {
+    if (linger) ctx.linger.afterAnswer(ctx.req as IncomingMessage, res as ServerResponse);
     else res.setHeader("connection", "close");
   }
   res.end(body);
+}
+
+/** A gRPC request (any content-type application/grpc*: +proto, +json, -web) gets a gRPC-shaped answer. */
+export function isGrpc(req: { readonly headers: IncomingHttpHeaders }): boolean {
+  return req.headers["content-type"]?.startsWith("application/grpc") === true;
+}
+
+/**
+ * The answer a gRPC client can read: HTTP 200 with the status in `grpc-status` and no body, as one
+ * HEADERS frame ending the stream ("trailers-only", https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md).
+ * A rate-limited gRPC client then sees RESOURCE_EXHAUSTED, not a protocol error about HTTP 429.
+ */
+function writeGrpcReply(res: ClientResponse, reply: Reply): void {
+  res.statusCode = 200;
+  if (reply.headers !== undefined) {
+    for (const name in reply.headers) res.setHeader(name, reply.headers[name]!);
+  }
+  res.setHeader("content-type", "application/grpc");
+  res.setHeader("grpc-status", reply.grpc);
+  // grpc-message is percent-encoded text; the stable error strings need no encoding.
+  res.setHeader("grpc-message", reply.error);
+  res.end();
+}
+
+/**
+ * This answer is the connection's last (a 403 for a banned or denied client). HTTP/1.1: Connection:
+ * close. HTTP/2: GOAWAY, letting the streams already open finish, then the connection closes.
+ */
+function endConnectionAfter(res: ClientResponse): void {
+  if (!("stream" in res)) {
+    res.shouldKeepAlive = false;
+    return;
+  }
+  const session = res.stream.session;
+  if (session === undefined || session.closed || session.destroyed) return;
+  session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+  session.close();
 }
 
 function writeRawReply(ctx: RequestContext, reply: Reply, body: string): void {

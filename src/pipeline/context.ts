@@ -1,6 +1,7 @@
 // Everything the stages learn about one request, in one object with a fixed shape (a class, so every
 // request context shares one hidden class and property access stays monomorphic on the hot path).
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { ClientHttp2Stream, Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex, Readable } from "node:stream";
 import type { ClientConcurrency } from "../guards/client-concurrency.js";
 import type { Jail } from "../guards/jails.js";
@@ -8,6 +9,15 @@ import type { Linger } from "./linger.js";
 import type { Route } from "../routing/route.js";
 import type { Target } from "../upstream/target.js";
 import type { Reply } from "./answers.js";
+
+/**
+ * One request as the stages see it: an HTTP/1.1 request or one HTTP/2 stream, through Node's
+ * compatibility API, which gives both the same shape (headers, url, method, setHeader, end...).
+ */
+export type ClientMessage = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
+/** The client connection's protocol, as the access log and rampart_connections_total name it. */
+export type ClientProtocol = "http/1.1" | "h2" | "h2c";
 
 /** Where a RequestContext is attached to its request, response or upgraded socket. */
 export const CONTEXT = Symbol("rampart.context");
@@ -45,8 +55,8 @@ export class RequestContext {
   inFlightTarget: Target | undefined = undefined;
   /** Targets already tried for this request (retries go elsewhere). */
   tried: Target[] | undefined = undefined;
-  /** The current attempt's outgoing request, once it has a socket. */
-  upstreamRequest: ClientRequest | undefined = undefined;
+  /** The current attempt's outgoing request (an HTTP/2 stream for h2c/h2 services), once it has a socket. */
+  upstreamRequest: ClientRequest | ClientHttp2Stream | undefined = undefined;
   /** Whether the current upstream attempt went out on a pooled keep-alive socket. */
   reusedSocket = false;
   /** Whether the current upstream attempt received response headers. */
@@ -61,25 +71,33 @@ export class RequestContext {
   body: Readable | undefined = undefined;
   /** The per-address in-flight count this request holds (maxRequestsInFlightPerIp), released when it closes. */
   concurrencySlot: ClientConcurrency | undefined = undefined;
-  /** socket.bytesWritten when the request began: the difference is this response's size. */
+  /** HTTP/2: the response body's bytes, counted as they pass (a stream has no byte count of its own). */
+  sentBytes = 0;
+  /** socket.bytesWritten when the request began: the difference is this response's size (HTTP/1.1). */
   bytesWrittenBefore: number;
 
   constructor(
-    readonly req: IncomingMessage,
+    readonly req: ClientMessage,
     /** undefined for WebSocket upgrades, which answer on the raw socket. */
-    readonly res: ServerResponse | undefined,
+    readonly res: ClientResponse | undefined,
     readonly socket: Duplex,
     readonly upgradeHead: Buffer | undefined,
     readonly encrypted: boolean,
     readonly startedAt: number,
     /** How an early answer closes the connection while the client is still sending (linger.ts). */
     readonly linger: Linger,
+    readonly protocol: ClientProtocol,
   ) {
     this.bytesWrittenBefore = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
   }
 
   get isUpgrade(): boolean {
     return this.res === undefined;
+  }
+
+  /** An HTTP/2 stream: no connection-level headers, no lingering close, GOAWAY instead of Connection: close. */
+  get isHttp2(): boolean {
+    return this.protocol !== "http/1.1";
   }
 }
 

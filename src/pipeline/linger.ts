@@ -6,6 +6,7 @@
 // closed (FIN) once the answer is flushed, and the socket is destroyed when the client is done or the
 // bounds (lingerTime, lingerBytes) are reached, whichever comes first.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest } from "node:http2";
 import type { Socket } from "node:net";
 
 export interface LingerLimits {
@@ -16,8 +17,11 @@ export interface LingerLimits {
 export type LingerOutcome = "drained" | "time_limit" | "byte_limit";
 
 /** True while a request's body is still arriving: answering now leaves unread bytes on the wire. */
-export function bodyUnread(req: IncomingMessage): boolean {
+export function bodyUnread(req: IncomingMessage | Http2ServerRequest): boolean {
   if (req.complete) return false;
+  // An HTTP/2 request without a body ends its stream with its HEADERS frame; length headers are optional.
+  // (Told apart by its stream: Node's HTTP/1 parser also reports version 2 for an "HTTP/2.0" request line.)
+  if ("stream" in req) return !req.stream.endAfterHeaders;
   const headers = req.headers;
   const length = headers["content-length"];
   return headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");

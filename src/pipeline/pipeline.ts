@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "../observability/logger.js";
 import { mapError, writeReply } from "./answers.js";
 import { endAttempt } from "./attempt.js";
-import { CONTEXT, HANDLED, RequestContext, type Stage, type StageResult, type WithContext } from "./context.js";
+import { CONTEXT, HANDLED, RequestContext, type ClientMessage, type ClientProtocol, type ClientResponse, type Stage, type StageResult, type WithContext } from "./context.js";
 import type { Linger } from "./linger.js";
 
 export type RequestObserver = (ctx: RequestContext) => void;
@@ -61,11 +61,13 @@ export class Pipeline {
     };
   }
 
-  handleRequest(req: IncomingMessage, res: ServerResponse, encrypted: boolean): void {
-    const ctx = new RequestContext(req, res, req.socket, undefined, encrypted, performance.now(), this.linger);
-    (req as WithContext<IncomingMessage>)[CONTEXT] = ctx;
-    (res as WithContext<ServerResponse>)[CONTEXT] = ctx;
+  /** An HTTP/1.1 request, or one HTTP/2 stream through Node's compatibility API. */
+  handleRequest(req: ClientMessage, res: ClientResponse, encrypted: boolean, protocol: ClientProtocol = "http/1.1"): void {
+    const ctx = new RequestContext(req, res, req.socket, undefined, encrypted, performance.now(), this.linger, protocol);
+    (req as WithContext<ClientMessage>)[CONTEXT] = ctx;
+    (res as WithContext<ClientResponse>)[CONTEXT] = ctx;
     res.on("close", this.#onClose);
+    // (HTTP/2 responses always have their stream; only HTTP/1.1 pipelining queues a response.)
     if (res.socket === null) {
       // Pipelined behind a response still being written: it starts when its turn comes (as nginx
       // does), so one connection holds at most one upstream request, and a client that stops reading
@@ -78,7 +80,7 @@ export class Pipeline {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, encrypted: boolean): void {
-    const ctx = new RequestContext(req, undefined, socket, head, encrypted, performance.now(), this.linger);
+    const ctx = new RequestContext(req, undefined, socket, head, encrypted, performance.now(), this.linger, "http/1.1");
     (req as WithContext<IncomingMessage>)[CONTEXT] = ctx;
     (socket as WithContext<Duplex>)[CONTEXT] = ctx;
     socket.once("close", this.#onClose);

@@ -4,6 +4,7 @@
 // Timeouts are ours, not http-proxy's `proxyTimeout`, because that one destroys the request without a
 // reason and a connect timeout (502) could not be told from a slow response (504).
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { createProxyServer, type ServerOptions } from "http-proxy-3";
@@ -13,7 +14,7 @@ import { GatewayError } from "../pipeline/answers.js";
 import type { Target } from "../upstream/target.js";
 import type { Service } from "../upstream/service.js";
 import { beginAttempt } from "../pipeline/attempt.js";
-import { applyEdits, blankHopByHop } from "./headers.js";
+import { applyEdits, blankConnectionSpecific, blankHopByHop } from "./headers.js";
 
 type RequestWithContext = WithContext<IncomingMessage>;
 
@@ -94,13 +95,15 @@ export class Forwarder {
     beginAttempt(ctx, target);
     const options = this.#optionsFor(target, ctx.route!.service);
     // A buffered body (request-body stage) is sent in place of the request stream it was read from.
-    this.#proxy.web(ctx.req, ctx.res!, ctx.body === undefined ? options : { ...options, buffer: ctx.body }, onProxyError);
+    // An HTTP/2 stream goes in as Node's compatibility request and response, which http-proxy-3 takes
+    // (it strips pseudo-headers and sends :authority as Host: http-proxy-3 PR #33); its types name only HTTP/1.1.
+    this.#proxy.web(ctx.req as IncomingMessage, ctx.res as ServerResponse, ctx.body === undefined ? options : { ...options, buffer: ctx.body }, onProxyError);
   }
 
   ws(ctx: RequestContext, target: Target): void {
     beginAttempt(ctx, target);
     // An upgraded connection leaves the pool for good, so it does not borrow from the keep-alive agent.
-    this.#proxy.ws(ctx.req, ctx.socket, ctx.upgradeHead, { target: target.url }, onProxyError);
+    this.#proxy.ws(ctx.req as IncomingMessage, ctx.socket, ctx.upgradeHead, { target: target.url }, onProxyError);
   }
 
   #optionsFor(target: Target, service: Service): ServerOptions {
@@ -112,9 +115,14 @@ export class Forwarder {
     return options;
   }
 
-  #rewriteResponse(ctx: RequestContext, proxyRes: IncomingMessage, res: ServerResponse): void {
+  #rewriteResponse(ctx: RequestContext, proxyRes: IncomingMessage, res: ServerResponse | Http2ServerResponse): void {
     const headers = proxyRes.headers;
     blankHopByHop(headers);
+    if (ctx.isHttp2) {
+      blankConnectionSpecific(headers);
+      // Counted here for the access log: an HTTP/2 stream has no byte count of its own.
+      proxyRes.on("data", (chunk: Buffer) => (ctx.sentBytes += chunk.length));
+    }
     applyEdits(headers, ctx.route!.responseHeaders);
     headers["x-request-id"] = ctx.requestId;
     if (ctx.encrypted) {
@@ -123,7 +131,7 @@ export class Forwarder {
     }
     // http-proxy copies this onto the response; the client's own wish (res.shouldKeepAlive) and a
     // shutdown in progress decide it, never the upstream's connection header.
-    headers.connection = res.shouldKeepAlive && !this.options.draining() ? "keep-alive" : "close";
+    if (!ctx.isHttp2) headers.connection = (res as ServerResponse).shouldKeepAlive && !this.options.draining() ? "keep-alive" : "close";
   }
 }
 

@@ -8,6 +8,18 @@ const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trail
 
 type Headers = IncomingHttpHeaders | OutgoingHttpHeaders;
 
+/** Fields HTTP/2 forbids (RFC 9113 §8.2.2; Node throws on them): never sent in an HTTP/2 message. */
+const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "http2-settings"]);
+
+export function isConnectionSpecific(name: string): boolean {
+  return CONNECTION_SPECIFIC.has(name);
+}
+
+/** An HTTP/1.1 upstream's response headers, made sendable on an HTTP/2 stream (blanked, see below). */
+export function blankConnectionSpecific(headers: IncomingHttpHeaders): void {
+  for (const name of CONNECTION_SPECIFIC) if (headers[name] !== undefined) headers[name] = undefined;
+}
+
 /** Removes hop-by-hop headers, including any listed in Connection; keeps the upgrade pair when asked. */
 export function removeHopByHop(headers: Headers, keepUpgrade: boolean): void {
   dropHopByHop(headers, keepUpgrade, deleteHeader);

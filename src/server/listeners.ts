@@ -1,9 +1,10 @@
 // The public listeners. Each is a plain TCP server that runs the connection gate at accept and only
-// then hands the socket to the HTTP (or HTTPS) server, so a refused client never reaches the HTTP
-// parser or the TLS handshake. The HTTP servers never listen themselves.
+// then hands the socket on (TLS, then HTTP/1.1 or HTTP/2), so a refused client never reaches a parser
+// or the TLS handshake. The protocol servers never listen themselves.
 import http from "node:http";
-import https from "node:https";
+import type { Http2Server } from "node:http2";
 import net from "node:net";
+import tls from "node:tls";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SecureContext, TLSSocket } from "node:tls";
@@ -15,6 +16,7 @@ import type { ConnectionGate } from "./connection-gate.js";
 import { handleOddRequests, hasBody, isWebSocketUpgrade, serveWithoutUpgrade, type RefusalObserver } from "./odd-requests.js";
 import type { SendWatch } from "./send-watch.js";
 import type { SocketFilter } from "../tls/acme/alpn-challenge.js";
+import { sniffPreface } from "./http2-server.js";
 
 export interface RequestHandlers {
   request(req: http.IncomingMessage, res: http.ServerResponse, encrypted: boolean): void;
@@ -72,29 +74,74 @@ export function serverOptions(limits: LimitsConfig): http.ServerOptions {
 export function createHttpServer(limits: LimitsConfig, onRequest: http.RequestListener, onWebSocket: UpgradeListener, edge: EdgeHooks): http.Server {
   const server = http.createServer(serverOptions(limits), onRequest);
   attachCommon(server, limits, onRequest, onWebSocket, edge);
-  server.on("connection", (socket: net.Socket) => edge.sendWatch.track(socket));
   return server;
 }
 
-export function createHttpsServer(limits: LimitsConfig, tls: TlsOptions, handlers: RequestHandlers, edge: EdgeHooks): https.Server {
-  const server = https.createServer(
-    {
-      ...serverOptions(limits),
-      ...tls.defaultCertificate,
-      SNICallback: tls.sniCallback,
-      ...tlsProfile(tls.minVersion),
-      ALPNProtocols: ["http/1.1"],
-      handshakeTimeout: handshakeTimeout(limits),
-    },
-    (req, res) => handlers.request(req, res, true),
-  );
+/**
+ * What the HTTP listener does with an admitted socket: HTTP/1.1, or with h2c on, HTTP/2 for the
+ * connections that open with its preface (prior knowledge, RFC 9113 §3.3).
+ */
+export function plainEntry(server: http.Server, h2c: Http2Server | undefined, limits: () => LimitsConfig, edge: EdgeHooks): (socket: Duplex) => void {
+  const connections = edge.metrics.connectionsTotal;
+  const viaH2c = connections.labels("http", "h2c");
+  const viaHttp1 = connections.labels("http", "http/1.1");
+  const http1 = (socket: Duplex) => {
+    viaHttp1.inc();
+    server.emit("connection", socket);
+  };
+  return (socket) => {
+    edge.sendWatch.track(socket);
+    if (h2c === undefined) return http1(socket);
+    sniffPreface(socket, limits().headersTimeout, (sniffed) => {
+      viaH2c.inc();
+      h2c.emit("connection", sniffed);
+    }, http1);
+  };
+}
+
+/** The HTTPS listener's servers: TLS first, then HTTP/1.1 or HTTP/2 as the client's ALPN chose. */
+export interface TlsEdge {
+  /** Receives the gated sockets and runs the handshake. */
+  readonly tls: tls.Server;
+  /** Serves HTTP/1.1 on the TLS sockets that chose it (or named no protocol). */
+  readonly http1: http.Server;
+}
+
+/**
+ * TLS is terminated by a plain tls.Server and the protocol servers are fed its sockets, rather than
+ * http2.createSecureServer({ allowHTTP1 }): HTTP/1.1 over TLS then runs on the same http.Server code
+ * (parser limits, slowloris checks, lingering close) as plain HTTP/1.1, and HTTP/2 gets its own server.
+ */
+export function createTlsEdge(limits: LimitsConfig, tlsOptions: TlsOptions, handlers: RequestHandlers, edge: EdgeHooks, h2: Http2Server | undefined): TlsEdge {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => handlers.request(req, res, true);
+  const http1 = http.createServer(serverOptions(limits), onRequest);
+  attachCommon(http1, limits, onRequest, (req, socket, head) => handlers.upgrade(req, socket, head, true), edge);
+  const server = tls.createServer({
+    ...tlsOptions.defaultCertificate,
+    SNICallback: tlsOptions.sniCallback,
+    ...tlsProfile(tlsOptions.minVersion),
+    // h2 first: a client that offers both gets HTTP/2 (RFC 7301 lets the server choose).
+    ALPNProtocols: h2 === undefined ? ["http/1.1"] : ["h2", "http/1.1"],
+    handshakeTimeout: handshakeTimeout(limits),
+  });
   server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
     edge.logger.debug({ code: error.code, message: error.message }, "TLS handshake failed");
     socket.destroy();
   });
-  attachCommon(server, limits, (req, res) => handlers.request(req, res, true), (req, socket, head) => handlers.upgrade(req, socket, head, true), edge);
-  server.on("secureConnection", (socket: TLSSocket) => edge.sendWatch.track(socket));
-  return server;
+  const connections = edge.metrics.connectionsTotal;
+  const viaH2 = connections.labels("https", "h2");
+  const viaHttp1 = connections.labels("https", "http/1.1");
+  server.on("secureConnection", (socket: TLSSocket) => {
+    edge.sendWatch.track(socket);
+    if (h2 !== undefined && socket.alpnProtocol === "h2") {
+      viaH2.inc();
+      h2.emit("connection", socket);
+    } else {
+      viaHttp1.inc();
+      http1.emit("connection", socket);
+    }
+  });
+  return { tls: server, http1 };
 }
 
 export type UpgradeListener = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -124,17 +171,28 @@ export function handshakeTimeout(limits: LimitsConfig): number {
   return Math.min(limits.headersTimeout, 10_000);
 }
 
-/** Binds a gated TCP listener that feeds `server`, through `filter` when one is given. */
-export function listen(address: ListenAddress, server: http.Server, gate: ConnectionGate, logger: Logger, filter?: SocketFilter): Promise<Listener> {
+/** Names a listener in metrics (`rampart_connections_total{listener}`). */
+export type ListenerName = "http" | "https";
+
+/**
+ * Binds a gated TCP listener: admitted sockets go to `entry` (through `filter` when one is given).
+ * `server` is the listener's HTTP/1.1 server, for reloads of its limits and for shutdown.
+ */
+export function listen(name: ListenerName, address: ListenAddress, entry: (socket: Duplex) => void, server: http.Server, gate: ConnectionGate, edge: EdgeHooks, filter?: SocketFilter): Promise<Listener> {
+  const { logger } = edge;
+  const open = edge.metrics.connectionsOpen.labels(name);
+  const closed = () => open.dec();
   const front = net.createServer({ noDelay: true }, (socket) => {
     if (!gate.admit(socket)) return;
+    open.inc();
+    socket.once("close", closed);
     if (filter === undefined) {
-      server.emit("connection", socket);
+      entry(socket);
       return;
     }
     filter(socket).then(
       (pass) => {
-        if (pass && !socket.destroyed) server.emit("connection", socket);
+        if (pass && !socket.destroyed) entry(socket);
       },
       (error: unknown) => {
         logger.warn({ err: error }, "connection filter failed");

@@ -9,6 +9,8 @@ export interface DrainTarget {
   readonly fronts: readonly net.Server[];
   readonly servers: readonly http.Server[];
   readonly openConnections: () => number;
+  /** Tells HTTP/2 clients to go away (GOAWAY): their open streams may finish, no new ones start. */
+  readonly goaway: () => void;
   readonly destroyAll: () => void;
 }
 
@@ -16,6 +18,7 @@ export interface DrainTarget {
 export async function drain(target: DrainTarget, graceMs: number): Promise<boolean> {
   // net.Server.close() only stops accepting here: its callback would wait for every connection.
   for (const front of target.fronts) front.close();
+  target.goaway();
   const deadline = Date.now() + graceMs;
   while (target.openConnections() > 0 && Date.now() < deadline) {
     for (const server of target.servers) server.closeIdleConnections();

@@ -2,10 +2,9 @@
 // untrusted address of X-Forwarded-For read from the right (the left is whatever the client wrote).
 import type { PrefixStageFactory } from "./stage-factory.js";
 import { resolveClientIp } from "../guards/client-ip.js";
-import { CidrSet } from "../guards/ip.js";
 
-export const clientIpStage: PrefixStageFactory = ({ config }) => {
-  const trusted = new CidrSet(config.trustedProxies);
+export const clientIpStage: PrefixStageFactory = ({ guards }) => {
+  const trusted = guards.trustedProxies;
   return {
     name: "client-ip",
     run(ctx) {

@@ -11,14 +11,21 @@ import { throughBreaker } from "../upstream/circuit-breaker.js";
 import type { Target } from "../upstream/target.js";
 import { prepareUpstreamRequest } from "../proxy/headers.js";
 import { isRetryable } from "../proxy/retry.js";
+import { forwardHttp2 } from "../proxy/http2-forwarder.js";
 
-export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metrics }) => {
+export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metrics, config }) => {
   const service = route.service;
+  // HTTP/2 services (h2c, h2: gRPC) have their own forwarder; WebSockets stay HTTP/1.1 upgrades.
+  const http2Options = { hsts: config.tls.hsts };
+  const forward =
+    service.http2 === undefined
+      ? (ctx: RequestContext, target: Target) => forwarder.web(ctx, target)
+      : (ctx: RequestContext, target: Target) => forwardHttp2(ctx, target, service, route.responseHeaders, http2Options);
   const dispatch = (ctx: RequestContext, target: Target) => {
     throughBreaker(target, (settle) => {
       ctx.settleBreaker = settle;
       if (ctx.isUpgrade) forwarder.ws(ctx, target);
-      else forwarder.web(ctx, target);
+      else forward(ctx, target);
     });
   };
 

@@ -1,9 +1,11 @@
-// Reads host, path and query from the request line once, normalised, for every later stage.
+// Reads host, path and query from the request line (or HTTP/2 pseudo-headers) once, normalised, for
+// every later stage.
 // Absolute-form targets ("GET http://host/ HTTP/1.1", RFC 9112 §3.2.2) name the host themselves: one
 // that no route names explicitly is answered 421 Misdirected Request, so Rampart is never usable as an
 // open forward proxy (RFC 9110 §15.5.20 is the status for exactly this case).
 import type { PrefixStageFactory } from "./stage-factory.js";
-import { replies } from "../pipeline/answers.js";
+import { replies, type Reply } from "../pipeline/answers.js";
+import type { RequestContext } from "../pipeline/context.js";
 import { normalizeHost } from "../routing/host.js";
 import { normalizePath } from "../routing/normalize-path.js";
 
@@ -12,6 +14,11 @@ export const requestTargetStage: PrefixStageFactory = ({ routes, config }) => {
   return {
     name: "request-target",
     run(ctx) {
+      if (ctx.isHttp2) {
+        const refusal = http2Target(ctx, maxHeaderLines);
+        if (refusal !== undefined) return refusal;
+        return splitTarget(ctx, ctx.req.url ?? "");
+      }
       const req = ctx.req;
       const url = req.url ?? "";
       // Node keeps one line past the limit (listeners.ts sets maxHeadersCount so): more is refused, not cut.
@@ -48,17 +55,56 @@ export const requestTargetStage: PrefixStageFactory = ({ routes, config }) => {
         }
       }
 
-      const queryStart = pathAndQuery.indexOf("?");
-      const rawPath = queryStart === -1 ? pathAndQuery : pathAndQuery.slice(0, queryStart);
-      const path = normalizePath(rawPath);
-      if (path === undefined) return replies.badRequest;
       ctx.host = host;
-      ctx.path = path;
-      ctx.query = queryStart === -1 ? "" : pathAndQuery.slice(queryStart);
-      return undefined;
+      return splitTarget(ctx, pathAndQuery);
     },
   };
 };
+
+function splitTarget(ctx: RequestContext, pathAndQuery: string): Reply | undefined {
+  const queryStart = pathAndQuery.indexOf("?");
+  const rawPath = queryStart === -1 ? pathAndQuery : pathAndQuery.slice(0, queryStart);
+  const path = normalizePath(rawPath);
+  if (path === undefined) return replies.badRequest;
+  ctx.path = path;
+  ctx.query = queryStart === -1 ? "" : pathAndQuery.slice(queryStart);
+  return undefined;
+}
+
+/** Field values an HTTP/1.1 message can carry (RFC 9110 §5.5): HTTP/2 allows more, an upstream would not. */
+const INVALID_FIELD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/**
+ * The same questions for an HTTP/2 stream, whose target nghttp2 has already checked for form (RFC 9113
+ * §8.3: pseudo-headers, no connection-specific fields, no upper case): the authority is `:authority`,
+ * and a `host` field that names another is refused (§8.3.1: it must not disagree); what goes upstream
+ * as HTTP/1.1 must be expressible there (no smuggling through a downgrade).
+ */
+function http2Target(ctx: RequestContext, maxHeaderLines: number): Reply | undefined {
+  const req = ctx.req;
+  // CONNECT carries no :path (RFC 9113 §8.5); extended CONNECT is not offered.
+  if (req.method === "CONNECT") return replies.methodNotAllowed;
+  // Four pseudo-headers come in the raw list besides the header lines.
+  if (req.rawHeaders.length > maxHeaderLines + 8) return replies.tooManyHeaders;
+  const headers = req.headers;
+  const authority = headers[":authority"] as string | undefined;
+  const hostField = headers.host;
+  const named = authority ?? hostField;
+  if (named === undefined) return replies.badRequest;
+  const host = normalizeHost(named);
+  if (host === undefined) return replies.badRequest;
+  if (authority !== undefined && hostField !== undefined && normalizeHost(hostField) !== host) return replies.badRequest;
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* ":" */) continue;
+    if (!FIELD_NAME.test(name)) return replies.badRequest;
+    const value = headers[name];
+    if (typeof value === "string" ? INVALID_FIELD_VALUE.test(value) : value?.some((item) => INVALID_FIELD_VALUE.test(item))) return replies.badRequest;
+  }
+  headers.host = named;
+  ctx.host = host;
+  return undefined;
+}
 
 function localAuthority(socket: { localAddress?: string; localPort?: number }): string {
   const address = socket.localAddress ?? "";

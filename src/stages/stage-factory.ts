@@ -22,6 +22,7 @@ export interface GuardSet {
   readonly bans: BanManager;
   readonly allowlist: CidrSet;
   readonly denylist: CidrSet;
+  readonly trustedProxies: CidrSet;
   readonly jails: ReadonlyMap<string, Jail>;
   readonly policies: ReadonlyMap<string, Policy>;
   /** Requests in progress per client address; outlives reloads. */

@@ -14,6 +14,7 @@ import https from "node:https";
 import type { HealthCheckConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 import type { Target } from "./target.js";
+import { grpcProbe } from "./grpc-health.js";
 
 export interface HealthCheckerOptions {
   /** Called once per health transition, after the target's state and metric were updated. */
@@ -207,7 +208,7 @@ export class HealthChecker {
     const generation = this.#generation;
     const controller = new AbortController();
     this.#inFlight.add(controller);
-    const outcome = await probe(target.url, this.config, controller.signal);
+    const outcome = await (this.config.grpc ? grpcProbe : probe)(target.url, this.config, controller.signal);
     this.#inFlight.delete(controller);
     if (generation === this.#generation) this.#record(target, outcome);
     return outcome.ok;

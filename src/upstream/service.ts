@@ -10,6 +10,7 @@ import { createBalancer } from "./balancers/index.js";
 import type { Balancer } from "./balancers/balancer.js";
 import { configureBreaker } from "./circuit-breaker.js";
 import { HealthChecker } from "./health-check.js";
+import { Http2Pool } from "./http2-pool.js";
 import { RetryBudget } from "./retry-budget.js";
 import type { Target } from "./target.js";
 import type { TargetRegistry } from "./target-registry.js";
@@ -17,6 +18,8 @@ import type { TargetRegistry } from "./target-registry.js";
 export class Service {
   readonly targets: readonly Target[];
   readonly agent: http.Agent;
+  /** For `protocol: h2c | h2`: one HTTP/2 connection per target instead of the agent's sockets. */
+  readonly http2: Http2Pool | undefined;
   readonly connectTimeout: number;
   readonly responseTimeout: number;
   readonly retryAttempts: number;
@@ -63,6 +66,7 @@ export class Service {
       scheduling: "lifo",
     };
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.http2 = config.protocol === "http1" ? undefined : new Http2Pool(name, logger);
     this.connectTimeout = config.timeouts.connect;
     this.responseTimeout = config.timeouts.response;
     this.retryAttempts = config.retry?.attempts ?? 0;
@@ -137,5 +141,6 @@ export class Service {
   close(): void {
     this.stop();
     this.agent.destroy();
+    this.http2?.close();
   }
 }

@@ -32,15 +32,19 @@ describe("listeners", () => {
     assert.equal(res.json<{ error: string }>().error, "no_challenge");
   });
 
-  test("ALPN negotiates http/1.1 and TLS 1.3 is offered", async () => {
-    const socket = tls.connect({ port: suite.gw.httpsPort, host: "127.0.0.1", servername: "localhost", ALPNProtocols: ["h2", "http/1.1"], rejectUnauthorized: false });
-    await new Promise<void>((resolve, reject) => {
-      socket.once("secureConnect", resolve);
-      socket.once("error", reject);
-    });
-    assert.equal(socket.alpnProtocol, "http/1.1");
-    assert.equal(socket.getProtocol(), "TLSv1.3");
-    socket.destroy();
+  test("ALPN: h2 for clients that offer it, http/1.1 for those that offer only that, and TLS 1.3 is offered", async () => {
+    const offeringBoth = await alpnOf(suite.gw.httpsPort, ["h2", "http/1.1"]);
+    assert.deepEqual(offeringBoth, { alpn: "h2", version: "TLSv1.3" });
+    assert.equal((await alpnOf(suite.gw.httpsPort, ["http/1.1"])).alpn, "http/1.1");
+  });
+
+  test("with http2.enabled false, the HTTPS listener offers only http/1.1", async () => {
+    const http1Only = await startGateway(simpleConfig(suite.backend.url, { top: { http2: { enabled: false } } }));
+    try {
+      assert.equal((await alpnOf(http1Only.httpsPort, ["h2", "http/1.1"])).alpn, "http/1.1");
+    } finally {
+      await http1Only.close();
+    }
   });
 
   test("TLS below minVersion is refused", async () => {
@@ -70,3 +74,16 @@ describe("listeners", () => {
     }
   });
 });
+
+async function alpnOf(port: number, offered: string[]): Promise<{ alpn: string | false | null; version: string | null }> {
+  const socket = tls.connect({ port, host: "127.0.0.1", servername: "localhost", ALPNProtocols: offered, rejectUnauthorized: false });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once("secureConnect", resolve);
+      socket.once("error", reject);
+    });
+    return { alpn: socket.alpnProtocol ?? null, version: socket.getProtocol() };
+  } finally {
+    socket.destroy();
+  }
+}

@@ -15,6 +15,7 @@ const { backend, defer } = perTest();
 
 const fast: HealthCheckConfig = {
   path: "/health",
+  grpc: false,
   interval: 50,
   timeout: 100,
   healthyThreshold: 2,

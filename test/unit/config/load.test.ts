@@ -55,6 +55,7 @@ describe("defaults", () => {
     const check = config.services.api?.healthCheck;
     assert.deepEqual(check, {
       path: "/health",
+      grpc: false,
       interval: 5_000,
       timeout: 2_000,
       healthyThreshold: 2,

@@ -154,7 +154,7 @@ describe("offenceTracker and escalation", () => {
 
   test("maxRetry offences ban the client; other outcomes, other clients and allowlisted clients do not count", async () => {
     const jails = compileJails(config({ auth: { when: { status: [401] }, maxRetry: 3, findTime: "1m", banTime: "1h" } }), state.limiter);
-    const track = offenceTracker(bans, silentLogger);
+    const track = offenceTracker(bans, silentLogger).request;
     const auth = [...jails.values()];
     const ip = "203.0.113.21";
 
@@ -182,7 +182,7 @@ describe("offenceTracker and escalation", () => {
 
   test("an IPv6 client's offences add up over its whole /64", async () => {
     const jails = compileJails(config({ v6: { when: { status: [401] }, maxRetry: 2, findTime: "1m", banTime: "1h" } }), state.limiter);
-    const track = offenceTracker(bans, silentLogger);
+    const track = offenceTracker(bans, silentLogger).request;
     track([...jails.values()], request(401, { ip: "2001:db8:5:6::1" }));
     track([...jails.values()], request(401, { ip: "2001:db8:5:6:ffff::2" }));
     const ban = await waitForBan("2001:db8:5:6::abc");

@@ -76,7 +76,7 @@ function contextFor(options: {
 }): RequestContext {
   const req = { headers: options.headers, socket: { remoteAddress: options.peer } } as unknown as IncomingMessage;
   const res = options.upgrade ? undefined : ({} as unknown as import("node:http").ServerResponse);
-  const ctx = new RequestContext(req, res, req.socket, undefined, options.encrypted, 0, testLinger);
+  const ctx = new RequestContext(req, res, req.socket, undefined, options.encrypted, 0, testLinger, "http/1.1");
   ctx.clientIp = options.clientIp;
   ctx.viaTrustedProxy = options.viaTrustedProxy;
   ctx.route = { requestHeaders: compileHeaderEdits({ set: options.set ?? {}, remove: options.remove ?? [] }) } as unknown as Route;

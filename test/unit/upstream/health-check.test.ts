@@ -82,7 +82,7 @@ describe("HealthChecker lifecycle", () => {
       breakerState: { set: () => {} },
     });
     target.healthy = false; // as a previous checker left it
-    const config = { path: "/health", interval: 60_000, timeout: 1_000, healthyThreshold: 2, unhealthyThreshold: 3, expectStatus: { min: 200, max: 399 } };
+    const config = { path: "/health", grpc: false, interval: 60_000, timeout: 1_000, healthyThreshold: 2, unhealthyThreshold: 3, expectStatus: { min: 200, max: 399 } };
     const checker = new HealthChecker("api", config, [target, target], pino({ level: "silent" }));
     assert.equal(checker.targets.length, 1, "a target listed twice is probed once");
     checker.stop();
