@@ -95,6 +95,15 @@ export class RequestContext {
     return this.res === undefined;
   }
 
+  /** The whole response was handed over; false when the client went away first (499). */
+  get responseComplete(): boolean {
+    const res = this.res;
+    if (res === undefined) return true;
+    // A compat response reports itself finished once its stream closes, even when the client reset it;
+    // the stream knows whether it was aborted before its response ended.
+    return "stream" in res ? !res.stream.aborted && res.stream.writableFinished : res.writableFinished;
+  }
+
   /** An HTTP/2 stream: no connection-level headers, no lingering close, GOAWAY instead of Connection: close. */
   get isHttp2(): boolean {
     return this.protocol !== "http/1.1";

@@ -27,6 +27,12 @@ export function bodyUnread(req: IncomingMessage | Http2ServerRequest): boolean {
   return headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
+/** The client abandoned the request (closed the connection, or reset its HTTP/2 stream). */
+export function requestGone(req: IncomingMessage | Http2ServerRequest): boolean {
+  // A reset HTTP/2 stream leaves its compat request looking complete; its stream says what happened.
+  return "stream" in req ? req.stream.aborted : req.destroyed;
+}
+
 export class Linger {
   constructor(
     private readonly limits: () => LingerLimits,

@@ -29,7 +29,9 @@ export class Pipeline {
     // Listener functions shared by every request (each finds its context on the emitter), rather
     // than closures allocated per request.
     const finish = (ctx: RequestContext) => {
-      // An attempt still open (the client hung up mid-response): its target's in-flight count and breaker outcome.
+      // An attempt still open (the client hung up mid-response): its target's in-flight count and breaker
+      // outcome, and the upstream request itself, which must not go on without anyone to answer.
+      if (ctx.inFlightTarget !== undefined && !ctx.responseComplete) ctx.upstreamRequest?.destroy();
       endAttempt(ctx);
       const slot = ctx.concurrencySlot;
       if (slot !== undefined) {
@@ -67,6 +69,12 @@ export class Pipeline {
     (req as WithContext<ClientMessage>)[CONTEXT] = ctx;
     (res as WithContext<ClientResponse>)[CONTEXT] = ctx;
     res.on("close", this.#onClose);
+    // An HTTP/2 stream the client reset before Node handed it over: no stage runs for it; its response
+    // closes on the next tick and records it as a client that hung up (499).
+    if ("stream" in req && req.stream.aborted) {
+      ctx.failure = "client_closed";
+      return;
+    }
     // (HTTP/2 responses always have their stream; only HTTP/1.1 pipelining queues a response.)
     if (res.socket === null) {
       // Pipelined behind a response still being written: it starts when its turn comes (as nginx

@@ -48,5 +48,5 @@ export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, e
 function statusOf(ctx: RequestContext): number {
   const res = ctx.res;
   if (res === undefined) return ctx.upgradeStatus;
-  return res.writableFinished ? res.statusCode : CLIENT_CLOSED;
+  return ctx.responseComplete ? res.statusCode : CLIENT_CLOSED;
 }

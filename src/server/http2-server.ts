@@ -22,14 +22,21 @@ export function createHttp2Server(http2Config: Http2Config, limits: LimitsConfig
     // PINGs and SETTINGS the client made us owe; beyond, nghttp2 ends the connection (flood).
     maxOutstandingPings: 10,
     maxSettings: 32,
+    // Malformed frames and requests (each answered with RST_STREAM) tolerated per connection before it is
+    // ended as abuse; Node's default is 1,000. A client library that works never sends one.
+    maxSessionInvalidFrames: 100,
     // The runtime's own rapid-reset guard (Node 22.?+/24): a backstop at twice our budget, so the
     // per-connection counter in http2-sessions.ts trips first and can name the reason.
     streamResetBurst: http2Config.resetBurst * 2,
     streamResetRate: Math.max(1, http2Config.resetRate * 2),
   } as http2.ServerOptions);
-  server.on("request", (req: Http2ServerRequest, res: Http2ServerResponse) => {
+  const serve = (req: Http2ServerRequest, res: Http2ServerResponse) => {
     onRequest(req, res, (req.socket as { encrypted?: boolean }).encrypted === true ? "h2" : "h2c");
-  });
+  };
+  server.on("request", serve);
+  // As for HTTP/1.1 (odd-requests.ts): with a listener here Node leaves "100 Continue" to the request-body
+  // stage, which sends it only when the body is wanted; without one, Node sends it at once, before a 413.
+  server.on("checkContinue", serve);
   return server;
 }
 

@@ -9,7 +9,7 @@
 import { PassThrough } from "node:stream";
 import type { RouteStageFactory } from "./stage-factory.js";
 import { mapError, GatewayError, replies, writeReply } from "../pipeline/answers.js";
-import { bodyUnread } from "../pipeline/linger.js";
+import { bodyUnread, requestGone } from "../pipeline/linger.js";
 import { HANDLED, type RequestContext, type StageResult } from "../pipeline/context.js";
 import { abandonAttempt } from "../pipeline/attempt.js";
 
@@ -72,7 +72,7 @@ function bufferBody(ctx: RequestContext, limit: number): Promise<StageResult> {
       req.off("data", collect);
       req.off("end", onEnd);
       req.off("close", onClose);
-      if (ctx.res!.writableEnded || req.destroyed) {
+      if (ctx.res!.writableEnded || requestGone(req)) {
         resolve(HANDLED);
         return;
       }
