@@ -30,7 +30,7 @@ import { createAdminServer, listenAdmin } from "./admin/admin-server.js";
 import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
 import { alpnChallengeFilter } from "./tls/acme/alpn-challenge.js";
 import { applyLimits, createHttpServer, createTlsEdge, handshakeTimeout, listen, plainEntry, type EdgeHooks, type Listener, type SocketFilter } from "./server/listeners.js";
-import { applyHttp2Settings, createHttp2Server } from "./server/http2-server.js";
+import { applyHttp2Settings, createHttp2Server, resetStream } from "./server/http2-server.js";
 import { Http2Sessions } from "./server/http2-sessions.js";
 import { serveWithoutUpgrade, type Refusal } from "./server/odd-requests.js";
 import { SendWatch } from "./server/send-watch.js";
@@ -297,6 +297,9 @@ export class Gateway {
   /** The HTTP/2 server both listeners feed (h2 after ALPN, h2c after its preface), with its per-connection limits. */
   #createHttp2(config: Config): Http2Server {
     const server = createHttp2Server(config.http2, config.limits, (req, res, protocol) => {
+      // limits.sendTimeout per stream: a client that stops reading (its flow-control window stays shut)
+      // pins the stream's upstream request, as a slow reader pins an HTTP/1.1 connection's.
+      this.#sendWatch.track(res.stream, resetStream);
       this.#generation.pipeline.handleRequest(req, res, protocol === "h2", protocol);
     });
     const sessions = new Http2Sessions(server, {

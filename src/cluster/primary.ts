@@ -229,10 +229,10 @@ export class Primary {
       this.logger.error({ failed: failed.length }, "some workers did not take the new config");
       return { ok: false, problems: [`${failed.length} worker(s) did not take the new config`] };
     }
-    // Workers read listen and tls.* when they start: replacing them one at a time applies those with no
+    // Workers read listen, tls.* and http2.* when they start: replacing them one at a time applies those with no
     // downtime. What the primary itself holds (workers, watch, store, bans) needs a restart of Rampart.
     const changed = restartOnlyChanges(previous, config);
-    const rolled = changed.filter((key) => key === "listen" || key.startsWith("tls."));
+    const rolled = changed.filter((key) => key === "listen" || key.startsWith("tls.") || key.startsWith("http2."));
     const restartRequired = changed.filter((key) => !rolled.includes(key));
     this.#reloads.inc({ result: "success" });
     this.logger.info({ workers: results.length, restartRequired }, "config reloaded");

@@ -2,7 +2,7 @@
 // request path as an HTTP/1.1 request) is fed sockets that already passed the connection gate: TLS
 // sockets whose ALPN chose h2, or plain sockets that opened with the h2c preface. It never listens.
 // Per-connection abuse limits live in http2-sessions.ts; nghttp2's own limits are set here.
-import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Server } from "node:http2";
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Server, type ServerHttp2Stream } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { Http2Config, LimitsConfig } from "../config/schema.js";
 import type { ClientProtocol } from "../pipeline/context.js";
@@ -38,6 +38,11 @@ export function createHttp2Server(http2Config: Http2Config, limits: LimitsConfig
   // stage, which sends it only when the body is wanted; without one, Node sends it at once, before a 413.
   server.on("checkContinue", serve);
   return server;
+}
+
+/** Cuts a stream short (a client that stopped reading): RST_STREAM INTERNAL_ERROR says the response is incomplete. */
+export function resetStream(stream: Duplex): void {
+  (stream as ServerHttp2Stream).close(http2.constants.NGHTTP2_INTERNAL_ERROR);
 }
 
 /** On reload: new connections get the new stream limit and header budget. */

@@ -4,7 +4,9 @@
 // otherwise pins one upstream socket per attacking connection for as long as the attacker likes.
 // Tracked per connection, not per request (one Map entry for the connection's life, one sweep a
 // second), so the request path pays nothing. Idle keep-alive connections have nothing pending and are
-// never touched; long-lived WebSockets are cut only when their client stops reading.
+// never touched; long-lived WebSockets are cut only when their client stops reading. HTTP/2 streams are
+// watched one by one (a stalled stream is reset, its connection's other streams go on): their pending
+// bytes stay put while the client keeps its flow-control window shut.
 import type { Duplex } from "node:stream";
 
 const SWEEP_MS = 1_000;
@@ -14,7 +16,11 @@ interface Progress {
   flushed: number;
   /** Date.now() when bytes were last seen moving, 0 while nothing is pending. */
   since: number;
+  /** Ends it once stalled: a socket is destroyed, an HTTP/2 stream reset. */
+  readonly cut: (socket: WritableSocket) => void;
 }
+
+const destroy = (socket: WritableSocket) => socket.destroy();
 
 interface WritableSocket extends Duplex {
   readonly bytesWritten?: number;
@@ -32,8 +38,8 @@ export class SendWatch {
     this.#timer = setInterval(() => this.#sweep(Date.now()), SWEEP_MS).unref();
   }
 
-  track(socket: WritableSocket): void {
-    this.#sockets.set(socket, { flushed: 0, since: 0 });
+  track(socket: WritableSocket, cut: (socket: WritableSocket) => void = destroy): void {
+    this.#sockets.set(socket, { flushed: 0, since: 0, cut });
     socket.once("close", () => this.#sockets.delete(socket));
   }
 
@@ -57,7 +63,7 @@ export class SendWatch {
         progress.since = now;
       } else if (now - progress.since >= timeout) {
         this.#sockets.delete(socket);
-        socket.destroy();
+        progress.cut(socket);
         aborted++;
       }
     }

@@ -154,6 +154,37 @@ describe("the downgrade to HTTP/1.1 upstreams carries nothing HTTP/1.1 would rea
   });
 });
 
+describe("slow readers", () => {
+  test("a stream whose client stops reading is reset after sendTimeout, with its upstream request; the connection's other streams go on", async () => {
+    let upstreamClosedEarly: () => void = () => {};
+    const closedEarly = new Promise<void>((resolve) => (upstreamClosedEarly = resolve));
+    const upstream = await backend((req, res) => {
+      if (req.url !== "/big") return res.end("small");
+      res.on("close", () => {
+        if (!res.writableFinished) upstreamClosedEarly();
+      });
+      const chunk = Buffer.alloc(64 * 1024, 97);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 256 && res.write(chunk)) sent++;
+        if (sent < 256) res.once("drain", pump);
+        else res.end();
+      };
+      pump();
+    });
+    const gw = await gateway(h2Config(upstream.url, { top: { limits: { sendTimeout: "1s" } } }));
+    const session = await h2Connect(gw.httpsPort);
+    defer(() => session.close());
+    const stalled = session.request({ ":path": "/big" });
+    stalled.on("error", () => {});
+    stalled.pause();
+    const reset = new Promise<number>((resolve) => stalled.on("close", () => resolve(stalled.rstCode ?? 0)));
+    await Promise.race([closedEarly, sleep(8_000).then(() => assert.fail("the upstream response was not aborted"))]);
+    assert.notEqual(await reset, 0, "the stalled stream was reset");
+    assert.equal((await h2Request(session, { ":path": "/small" })).body, "small", "the connection still serves");
+  });
+});
+
 describe("abuse limits: GOAWAY, and a ban for jails that count h2Abuse", () => {
   test("rapid reset: streams reset beyond resetBurst end the connection with ENHANCE_YOUR_CALM, and the client is banned", async () => {
     const upstream = await backend((_req, res) => setTimeout(() => res.end("late"), 200));
