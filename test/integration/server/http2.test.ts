@@ -127,7 +127,9 @@ describe("the downgrade to HTTP/1.1 upstreams carries nothing HTTP/1.1 would rea
     const gw = await gateway(h2Config(upstream.url));
     const headers = headerBlock([[":method", "POST"], [":scheme", "http"], [":path", "/upload"], [":authority", "localhost"], ["content-length", "5"]]);
     const outcome = await rawH2(gw.httpPort, Buffer.concat([frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, headers), frame(FRAME.DATA, FLAG.END_STREAM, 1, Buffer.from("0123456789"))]), { ms: 1_500 });
-    assert.equal(outcome.resets.get(1), NGHTTP2_PROTOCOL_ERROR, "the stream is reset as malformed (RFC 9113 §8.1.1)");
+    // RFC 9113 §8.1.1: malformed. Node 20's nghttp2 resets the stream; Node 24's ends the connection.
+    const refused = outcome.resets.get(1) === NGHTTP2_PROTOCOL_ERROR || (outcome.goaways.length > 0 && outcome.closed);
+    assert.ok(refused, `resets ${[...outcome.resets].join(";")}, GOAWAY ${outcome.goaways.join(",")}`);
     assert.equal(upstream.requests.length, 0);
   });
 
