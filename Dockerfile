@@ -1,17 +1,17 @@
 # Rampart: multi-stage build, production dependencies and compiled JavaScript only, non-root.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # The embedded demo config binds loopback; in a container the public listeners must bind every interface.
 ENV NODE_ENV=production RAMPART_CONFIG=/app/config/gateway.yaml RAMPART_HTTP=0.0.0.0:8080 RAMPART_HTTPS=0.0.0.0:8443
 WORKDIR /app

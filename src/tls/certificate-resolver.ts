@@ -102,11 +102,16 @@ export class CertificateResolver {
     return new CertificateResolver(tls, logger, statics, selfSigned);
   }
 
-  /** For `https.createServer({ SNICallback })`; an arrow so it needs no binding. */
+  /**
+   * For `https.createServer({ SNICallback })`; an arrow so it needs no binding. It answers only through
+   * `cb`, exactly once, and never throws: Node 20.20 and 24 turn a throw here into one refused handshake,
+   * but earlier releases that `engines` still allows (20.0.0 checked) make it an uncaught exception,
+   * which kills the process, or, under the CLI's handler, leaves the client hanging until the handshake timeout.
+   */
   readonly sniCallback: SniCallback = (servername, cb) => {
-    const served = this.index.get(servername) ?? this.fallback;
-    if (served !== undefined) cb(null, served.context);
-    else cb(new Error(`no certificate for "${servername}"`));
+    const answer = this.contextFor(servername);
+    if (answer instanceof Error) cb(answer);
+    else cb(null, answer);
   };
 
   /**
@@ -166,6 +171,21 @@ export class CertificateResolver {
     return infos.sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
   }
 
+  private contextFor(servername: unknown): SecureContext | Error {
+    try {
+      if (!isServerName(servername)) {
+        // The client's doing, so only at debug: a scanner must not be able to flood the log.
+        this.logger.debug({ servername }, "malformed SNI name refused");
+        return new Error("malformed SNI name");
+      }
+      const served = this.index.get(servername) ?? this.fallback;
+      return served?.context ?? new Error(`no certificate for "${servername}"`);
+    } catch (error) {
+      this.logger.error({ err: error, servername }, "certificate lookup failed; handshake refused");
+      return new Error("certificate lookup failed", { cause: error });
+    }
+  }
+
   private indexStatic(served: ServedCertificate): void {
     const { dnsNames, notAfter } = served.details;
     if (dnsNames.length === 0) {
@@ -187,6 +207,14 @@ export class CertificateResolver {
       served.nextRenewal ?? (served.source === "acme" ? renewalTime(notBefore, notAfter, this.tls.acme.renewBefore) : undefined);
     return { domain, notAfter: notAfter.toISOString(), issuer, source: served.source, nextRenewal: nextRenewal?.toISOString() ?? null };
   }
+}
+
+// RFC 6066 sends an ASCII host name, and OpenSSL refuses one over 255 bytes; anything else (spaces,
+// control or non-ASCII characters, a non-string from a caller outside Node) names no certificate.
+const SERVER_NAME = /^[\x21-\x7e]{1,255}$/;
+
+function isServerName(name: unknown): name is string {
+  return typeof name === "string" && SERVER_NAME.test(name);
 }
 
 function serve(pem: PemPair, details: CertificateDetails, source: CertificateSource, tls: TlsConfig): ServedCertificate {

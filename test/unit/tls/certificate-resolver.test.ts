@@ -6,9 +6,22 @@ import { test } from "node:test";
 import { createLogger, silentLogger, type Logger } from "../../../src/observability/logger.js";
 import { CertificateResolver, type CertificateInfo } from "../../../src/tls/certificate-resolver.js";
 import { generateSelfSigned } from "../../../src/tls/self-signed.js";
+import { SniIndex } from "../../../src/tls/sni-index.js";
 import { tlsConfig, withTempDir, writeEcCertificate, writePem, writeRsaCertificate } from "../../fixtures/tls/tls-helpers.js";
 
 const DAY = 86_400_000;
+
+interface SniAnswer {
+  readonly err: Error | null;
+  readonly hasContext: boolean;
+}
+
+/** Every answer sniCallback gives for `servername`; it is synchronous, so all of them are in by return. */
+function sniAnswers(resolver: CertificateResolver, servername: unknown): SniAnswer[] {
+  const answers: SniAnswer[] = [];
+  resolver.sniCallback(servername as string, (err, ctx) => answers.push({ err, hasContext: ctx !== undefined }));
+  return answers;
+}
 
 function capturingLogger(): { logger: Logger; messages: string[] } {
   const messages: string[] = [];
@@ -180,5 +193,44 @@ test("mixed key types leave no default certificate, with a warning", async () =>
     const resolver = await CertificateResolver.create(tlsConfig({ certDir: dir, certificates: [rsa] }), [], logger);
     assert.equal(resolver.defaultCertificate(), undefined);
     assert.ok(messages.some((message) => message.includes("different key types")), messages.join("\n"));
+  });
+});
+
+test("sniCallback refuses malformed names through its callback, once, without throwing", async () => {
+  await withTempDir(async (dir) => {
+    const resolver = await CertificateResolver.create(tlsConfig({ certDir: dir }), ["app.test"], silentLogger);
+    // What Node never sends but a caller outside Node might, and what a hostile ClientHello can carry.
+    for (const name of [undefined, 42, "", "bad name.test", "caf\u00e9.test", "a\u0000b.test", "tab\t.test", "x".repeat(256)]) {
+      const answers = sniAnswers(resolver, name);
+      assert.equal(answers.length, 1, JSON.stringify(name));
+      assert.match(answers[0]?.err?.message ?? "", /malformed SNI name/, JSON.stringify(name));
+      assert.equal(answers[0]?.hasContext, false);
+    }
+    // Well-formed names nothing claims, the longest allowed included, still get the fallback.
+    for (const name of ["unknown.test", "UNKNOWN.test.", "x".repeat(255)]) {
+      assert.deepEqual(sniAnswers(resolver, name), [{ err: null, hasContext: true }], name);
+    }
+  });
+});
+
+test("a certificate lookup that throws is one refused handshake, reported once and logged", async (t) => {
+  await withTempDir(async (dir) => {
+    const { logger, messages } = capturingLogger();
+    const resolver = await CertificateResolver.create(tlsConfig({ certDir: dir }), ["app.test"], logger);
+    const realGet = SniIndex.prototype.get;
+    t.after(() => {
+      SniIndex.prototype.get = realGet;
+    });
+    SniIndex.prototype.get = function (this: SniIndex<unknown>, servername: string) {
+      if (servername === "boom.test") throw new TypeError("index corrupted");
+      return realGet.call(this, servername);
+    };
+
+    const answers = sniAnswers(resolver, "boom.test");
+    assert.equal(answers.length, 1);
+    assert.equal(answers[0]?.err?.message, "certificate lookup failed");
+    assert.match(String((answers[0]?.err?.cause as Error | undefined)?.message), /index corrupted/);
+    assert.ok(messages.includes("certificate lookup failed; handshake refused"), messages.join("\n"));
+    assert.deepEqual(sniAnswers(resolver, "app.test"), [{ err: null, hasContext: true }]);
   });
 });
