@@ -16,9 +16,25 @@ export interface LoadResult {
   readonly errors: number;
 }
 
+/** The edges of a run's measured part, for a load generator that warms up within the same run. */
+export interface MeasuredWindow {
+  /** The measured part starts now: warm-up over, its connections open. */
+  start(): void;
+  /** The measured part is over. */
+  end(): void;
+}
+
 export interface LoadGenerator {
-  readonly name: "wrk" | "autocannon";
+  readonly name: "wrk" | "autocannon" | "h2load";
   run(url: string, seconds: number, connections: number): Promise<LoadResult>;
+  /**
+   * One run that warms up for `warmup` s and then measures for `seconds` s on the same connections
+   * (h2load --warm-up-time), calling `window.start()` and `window.end()` as the measured part begins and
+   * ends; the result counts the measured part only. When a generator has it, runRounds uses it instead of
+   * a separate warm-up run and samples CPU in those calls, so connection set-up (TLS handshakes) is not
+   * charged to the requests.
+   */
+  runWindowed?(url: string, warmup: number, seconds: number, connections: number, window: MeasuredWindow): Promise<LoadResult>;
 }
 
 export function chooseLoadGenerator(): LoadGenerator {

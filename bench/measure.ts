@@ -12,6 +12,8 @@ export interface Target {
   readonly charged: readonly Managed[];
   /** Counters read before and after each measured run and reported per request (e.g. Redis commands). */
   readonly counters?: readonly Counter[];
+  /** This target's own load generator (e.g. h2load with the target's protocol) instead of the scenario's. */
+  readonly load?: LoadGenerator;
 }
 
 export interface Counter {
@@ -65,16 +67,53 @@ function assertRunning(target: Target, when: string): void {
   if (gone !== undefined) throw new Error(`${gone.name} (for ${target.label}) is no longer running ${when}`);
 }
 
-async function measure(load: LoadGenerator, target: Target, round: number, options: RoundOptions): Promise<Sample> {
+/** CPU samples at the start and end of a measured run. */
+interface CpuSamples {
+  busyBefore: number | undefined;
+  before: (number | undefined)[];
+  busyAfter: number | undefined;
+  after: (number | undefined)[];
+}
+
+async function measure(scenarioLoad: LoadGenerator, target: Target, round: number, options: RoundOptions): Promise<Sample> {
+  const load = target.load ?? scenarioLoad;
   assertRunning(target, "before the run");
-  if (options.warmup > 0) await load.run(target.url, options.warmup, options.connections);
   const counters = target.counters ?? [];
-  const countersBefore = await Promise.all(counters.map((counter) => counter.read()));
-  const busyBefore = pinning ? cpuBusySeconds(PROXY_CPU) : undefined;
-  const before = target.charged.map((managed) => cpuSeconds(managed.pid));
-  const result = await load.run(target.url, options.duration, options.connections);
-  const after = target.charged.map((managed) => cpuSeconds(managed.pid));
-  const busyAfter = pinning ? cpuBusySeconds(PROXY_CPU) : undefined;
+  const cpu: CpuSamples = { busyBefore: undefined, before: [], busyAfter: undefined, after: [] };
+  const sampleStart = () => {
+    cpu.busyBefore = pinning ? cpuBusySeconds(PROXY_CPU) : undefined;
+    cpu.before = target.charged.map((managed) => cpuSeconds(managed.pid));
+  };
+  const sampleEnd = () => {
+    cpu.after = target.charged.map((managed) => cpuSeconds(managed.pid));
+    cpu.busyAfter = pinning ? cpuBusySeconds(PROXY_CPU) : undefined;
+  };
+  let result: LoadResult;
+  let countersBefore: (number | null)[];
+  if (load.runWindowed !== undefined) {
+    // Warm-up and measured part in one run: the samples are taken as the generator reports the edges.
+    let countersRead: Promise<(number | null)[]> | undefined;
+    let ended = false;
+    result = await load.runWindowed(target.url, options.warmup, options.duration, options.connections, {
+      start: () => {
+        sampleStart();
+        countersRead = Promise.all(counters.map((counter) => counter.read()));
+      },
+      end: () => {
+        sampleEnd();
+        ended = true;
+      },
+    });
+    if (countersRead === undefined || !ended) throw new Error(`${load.name} (for ${target.label}) did not report the start and end of its measured part`);
+    countersBefore = await countersRead;
+  } else {
+    if (options.warmup > 0) await load.run(target.url, options.warmup, options.connections);
+    countersBefore = await Promise.all(counters.map((counter) => counter.read()));
+    sampleStart();
+    result = await load.run(target.url, options.duration, options.connections);
+    sampleEnd();
+  }
+  const { busyBefore, before, busyAfter, after } = cpu;
   const countersAfter = await Promise.all(counters.map((counter) => counter.read()));
   const perRequest: Record<string, number> = {};
   counters.forEach((counter, index) => {

@@ -103,7 +103,7 @@ export class CertificateResolver {
   }
 
   /**
-   * For `https.createServer({ SNICallback })`; an arrow so it needs no binding. It answers only through
+   * The HTTPS listener's SNICallback (server/listeners.ts); an arrow so it needs no binding. It answers only through
    * `cb`, exactly once, and never throws: Node 20.20 and 24 turn a throw here into one refused handshake,
    * but earlier releases that `engines` still allows (20.0.0 checked) make it an uncaught exception,
    * which kills the process, or, under the CLI's handler, leaves the client hanging until the handshake timeout.

@@ -195,7 +195,9 @@ function remainingMs(deadline: grpc.Deadline): number {
  * - ServerStream: the request is a count N as text; sends "0".."N-1". `x-interval-ms: T` waits T ms
  *   between messages; `x-die-after: K` destroys the call's connection once K messages are on the wire.
  * - ClientStream answers the concatenation of every message; Bidi echoes each message as it arrives.
- * - Slow answers "slept MS" after `x-delay-ms: MS`, unless it is cancelled first.
+ * - Slow answers "slept MS" after `x-delay-ms: MS`, unless it is cancelled first. It sends its response
+ *   headers at once, or with the answer when the call carries `x-late-headers` (any value): a backend
+ *   silent from the start rather than after its headers.
  */
 export async function startGrpcBackend(): Promise<GrpcBackend> {
   const server = new grpc.Server();
@@ -303,12 +305,14 @@ export async function startGrpcBackend(): Promise<GrpcBackend> {
 
   const slow: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
     const delayMs = numberFrom(call.metadata, "x-delay-ms") ?? 0;
+    const lateHeaders = call.metadata.get("x-late-headers").length > 0;
     const timer = setTimeout(() => {
       settle();
+      if (lateHeaders) call.sendMetadata(responseMetadata());
       callback(null, Buffer.from(`slept ${delayMs}`));
     }, delayMs);
     const settle = record(call, () => clearTimeout(timer));
-    call.sendMetadata(responseMetadata());
+    if (!lateHeaders) call.sendMetadata(responseMetadata());
   };
 
   // Not in `calls`: a gateway probing the backend would otherwise push the test's own calls out of lastCall().
