@@ -227,6 +227,23 @@ describe("rules across keys", () => {
     ]);
     assert.deepEqual(loadConfigText(text(false), "test.yaml", {}).tls.acme.domains, ["example.com", "*.example.com"]);
   });
+
+  test("h2c on the HTTP listener needs the redirect off", () => {
+    assert.deepEqual(problems(yaml("http2:", "  cleartext: true")), [
+      "test.yaml:2:14 http2.cleartext: h2c on the HTTP listener needs tls.redirectHttp: false (otherwise it only redirects)",
+    ]);
+    assert.equal(loadConfigText(yaml("http2:", "  cleartext: true", "tls:", "  redirectHttp: false"), "test.yaml", {}).http2.cleartext, true);
+  });
+
+  test("an HTTP/2 service's targets match its protocol, and gRPC health checks need HTTP/2", () => {
+    const service = (protocol: string, url: string, grpc: boolean) =>
+      yaml("services:", "  api:", `    protocol: ${protocol}`, "    targets:", `      - url: ${url}`, "    healthCheck:", `      grpc: ${grpc}`);
+    assert.deepEqual(problems(service("h2c", "https://127.0.0.1:50051", true)), ["test.yaml:5:14 services.api.targets[0].url: protocol h2c needs http:// targets"]);
+    assert.deepEqual(problems(service("h2", "http://127.0.0.1:50051", true)), ["test.yaml:5:14 services.api.targets[0].url: protocol h2 needs https:// targets"]);
+    assert.deepEqual(problems(service("http1", "http://127.0.0.1:3000", true)), ["test.yaml:7:13 services.api.healthCheck.grpc: the gRPC health protocol needs protocol: h2c or h2"]);
+    const loaded = loadConfigText(service("h2c", "http://127.0.0.1:50051", true), "test.yaml", {});
+    assert.deepEqual([loaded.services.api?.protocol, loaded.services.api?.healthCheck?.grpc], ["h2c", true]);
+  });
 });
 
 test("every problem is reported at once, sorted by position", () => {
