@@ -101,7 +101,9 @@ export class RequestContext {
     if (res === undefined) return true;
     // A compat response reports itself finished once its stream closes, even when the client reset it;
     // the stream knows whether it was aborted before its response ended.
-    return "stream" in res ? !res.stream.aborted && res.stream.writableFinished : res.writableFinished;
+    if (!this.isHttp2) return (res as ServerResponse).writableFinished;
+    const stream = (res as Http2ServerResponse).stream;
+    return !stream.aborted && stream.writableFinished;
   }
 
   /** An HTTP/2 stream: no connection-level headers, no lingering close, GOAWAY instead of Connection: close. */

@@ -59,7 +59,9 @@ export function forwardHttp2(ctx: RequestContext, target: Target, service: Servi
   };
 
   // Connect and answer timeouts as for HTTP/1.1: a 502 for a target that never accepted, a 504 for one
-  // that did not answer. Once the response began, a stream is bounded by the client's own deadline.
+  // that did not answer. Unlike HTTP/1.1's idle timeout, timeouts.response ends with the response
+  // headers: a gRPC stream may rightly stay quiet for minutes (a watch), and is bounded by the
+  // client's own deadline (grpc-timeout, which goes upstream).
   const timeOut = (error: GatewayError) => () => {
     fail(error);
     upstream.close(NGHTTP2_CANCEL);
@@ -71,9 +73,11 @@ export function forwardHttp2(ctx: RequestContext, target: Target, service: Servi
   if (connecting) {
     session.once("connect", () => {
       clearTimeout(timer);
-      if (!failed) timer = setTimeout(answerTimeout, service.responseTimeout);
+      if (!failed && !upstream.closed && !ctx.upstreamResponded) timer = setTimeout(answerTimeout, service.responseTimeout);
     });
   }
+  // However the stream ends (a client that cancelled before the answer, too), no timer outlives it.
+  upstream.once("close", () => clearTimeout(timer));
 
   upstream.on("error", (error: NodeJS.ErrnoException) => {
     const code = (error.cause as NodeJS.ErrnoException | undefined)?.code ?? error.code;

@@ -6,6 +6,7 @@
 //   a connection of ours, never an upstream socket. A larger body streams once that much arrived.
 // - bodyTimeout: a body that stops moving is answered 408 and its upstream attempt, if any, aborted.
 // Requests without a body, or whose body arrived with the head, pass synchronously at no cost.
+// Services with protocol h2c/h2 (gRPC) stream their bodies unbuffered and untimed (see below).
 import { PassThrough } from "node:stream";
 import type { RouteStageFactory } from "./stage-factory.js";
 import { mapError, GatewayError, replies, writeReply } from "../pipeline/answers.js";
@@ -13,8 +14,13 @@ import { bodyUnread, requestGone } from "../pipeline/linger.js";
 import { HANDLED, type RequestContext, type StageResult } from "../pipeline/context.js";
 import { abandonAttempt } from "../pipeline/attempt.js";
 
-export const requestBodyStage: RouteStageFactory = (_route, { config, bodies, logger }) => {
-  const { maxBodySize, bodyTimeout, requestBuffer } = config.limits;
+export const requestBodyStage: RouteStageFactory = (route, { config, bodies, logger }) => {
+  const { maxBodySize, bodyTimeout } = config.limits;
+  // An HTTP/2 service (gRPC) takes its request as a stream: a bidi call's messages must go upstream as
+  // they come, and a quiet stream is no slow POST. Nor does it pin a pooled socket (every request is a
+  // stream on one connection), which is what buffering and bodyTimeout protect. maxBodySize still counts.
+  const streamed = route.service.http2 !== undefined;
+  const requestBuffer = streamed ? 0 : config.limits.requestBuffer;
 
   const onStalled = (ctx: RequestContext) => {
     abandonAttempt(ctx);
@@ -37,7 +43,7 @@ export const requestBodyStage: RouteStageFactory = (_route, { config, bodies, lo
       // Node leaves "100 Continue" to us (server/odd-requests.ts listens for checkContinue): it goes
       // out only now that the body is wanted, so a request refused before this point never invites it.
       if (req.headers.expect !== undefined) ctx.res!.writeContinue();
-      bodies.watch(ctx, bodyTimeout, onStalled);
+      if (!streamed) bodies.watch(ctx, bodyTimeout, onStalled);
       if (declared === undefined) countStreamingBody(ctx, maxBodySize, onTooLarge);
       return requestBuffer > 0 ? bufferBody(ctx, requestBuffer) : undefined;
     },
