@@ -1,5 +1,7 @@
 // Interleaved rounds over a scenario's targets (a b c, a b c, …): medians of req/s and latency, and the
 // lowest CPU time per request across rounds of the processes charged to each target (DESIGN.md Part 3).
+// A target may bring its own load generator (h2load in the h2 scenario); one that warms up within its
+// run reports the edges of the measured part, and the CPU samples are taken there.
 import type { LoadGenerator, LoadResult } from "./load.js";
 import { PROXY_CPU, cpuBusySeconds, cpuSeconds, pinning, type Managed } from "./processes.js";
 import { fmt } from "./report.js";

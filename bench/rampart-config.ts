@@ -42,6 +42,24 @@ export interface RampartOptions {
   readonly routes?: readonly BenchRoute[];
   /** The path start-up waits on for a 200 (default `/`): a config without a route on `/` answers it 404. */
   readonly readyPath?: string;
+  /** More services beside `backend` (whose targets are `targets`), for routes that name them. */
+  readonly services?: Readonly<Record<string, BenchService>>;
+  /** `limits` as a YAML flow mapping, e.g. "{ maxRequestsInFlightPerIp: 1000 }"; omitted: Rampart's defaults. */
+  readonly limits?: string;
+  /** `http2` as a YAML flow mapping; omitted: Rampart's defaults (h2 by ALPN on the HTTPS listener). */
+  readonly http2?: string;
+  /** PEM files served on the HTTPS listener (`tls.certificates`, no self-signed one) instead of a self-signed certificate. */
+  readonly certificate?: { readonly certFile: string; readonly keyFile: string };
+}
+
+export interface BenchService {
+  readonly targets: readonly string[];
+  /** How Rampart speaks to the targets (default http1). */
+  readonly protocol?: "http1" | "h2c" | "h2";
+  /** YAML flow mappings, as for `backend`; omitted keys stay off. */
+  readonly healthCheck?: string;
+  readonly circuitBreaker?: string;
+  readonly retry?: string;
 }
 
 export interface BenchRoute {
@@ -49,6 +67,8 @@ export interface BenchRoute {
   readonly pathPrefix: string;
   /** A policy of `rateLimits` (or `bench` with the edge guards). */
   readonly rateLimit?: string;
+  /** The service (default `backend`). */
+  readonly service?: string;
 }
 
 /** A breaker that this load cannot open: 50% errors over at least 20 requests in 10 s. */
@@ -58,11 +78,16 @@ export function rampartConfig(dir: string, options: RampartOptions): string {
   const q = JSON.stringify;
   const stateDir = options.stateDir ?? path.join(dir, `${options.name}-state`);
   const store = options.redisUrl === undefined ? `{ kind: memory, dir: ${q(stateDir)} }` : `{ kind: redis, dir: ${q(stateDir)}, redis: { url: ${q(options.redisUrl)} } }`;
-  const service = [
-    ...(options.healthCheck === undefined ? [] : [`    healthCheck: ${options.healthCheck}`]),
-    ...(options.circuitBreaker === undefined ? [] : [`    circuitBreaker: ${options.circuitBreaker}`]),
-    ...(options.retry === undefined ? [] : [`    retry: ${options.retry}`]),
-  ];
+  const service = serviceKeys(options);
+  const moreServices = Object.entries(options.services ?? {}).map(([name, more]) =>
+    [
+      `  ${name}:`,
+      "    targets:",
+      ...more.targets.map((url) => `      - url: ${q(url.replace(/\/$/, ""))}`),
+      ...(more.protocol === undefined ? [] : [`    protocol: ${more.protocol}`]),
+      ...serviceKeys(more),
+    ].join("\n"),
+  );
   const policies = [
     ...(options.edgeGuards ? ["  bench: { limit: 1000000000, window: 1s, key: ip }"] : []),
     ...Object.entries(options.rateLimits ?? {}).map(([name, policy]) => `  ${name}: ${policy}`),
@@ -76,11 +101,13 @@ export function rampartConfig(dir: string, options: RampartOptions): string {
     return [
       `  - name: ${route.name}`,
       `    match: { pathPrefix: ${q(route.pathPrefix)} }`,
-      "    service: backend",
+      `    service: ${route.service ?? "backend"}`,
       ...(rateLimit === undefined ? [] : [`    rateLimit: ${rateLimit}`]),
       ...(options.edgeGuards ? ["    jails: [bench]"] : []),
     ].join("\n");
   });
+  const certificates =
+    options.certificate === undefined ? "" : `  certificates: [{ certFile: ${q(options.certificate.certFile)}, keyFile: ${q(options.certificate.keyFile)} }]\n`;
   return `# Written by bench/ for one benchmark run: ${options.name}.
 workers: 1
 shutdownGrace: 1s
@@ -89,17 +116,26 @@ listen:
   https: 127.0.0.1:${options.ports.https}
   admin: 127.0.0.1:${options.ports.admin}
 log: { level: ${options.logLevel ?? "info"}, access: ${options.accessLog ?? true} }
-store: ${store}
+${options.limits === undefined ? "" : `limits: ${options.limits}\n`}${options.http2 === undefined ? "" : `http2: ${options.http2}\n`}store: ${store}
 tls:
   redirectHttp: false
-  selfSigned: true
+  selfSigned: ${options.certificate === undefined}
   certDir: ${q(path.join(dir, `${options.name}-certs`))}
-${guards}services:
+${certificates}${guards}services:
   backend:
     targets:
 ${options.targets.map((url) => `      - url: ${q(url.replace(/\/$/, ""))}`).join("\n")}
 ${service.join("\n")}
-routes:
+${moreServices.map((text) => `${text}\n`).join("")}routes:
 ${routes.join("\n")}
 `;
+}
+
+/** A service's optional keys, as YAML lines. */
+function serviceKeys(service: { readonly healthCheck?: string; readonly circuitBreaker?: string; readonly retry?: string }): string[] {
+  return [
+    ...(service.healthCheck === undefined ? [] : [`    healthCheck: ${service.healthCheck}`]),
+    ...(service.circuitBreaker === undefined ? [] : [`    circuitBreaker: ${service.circuitBreaker}`]),
+    ...(service.retry === undefined ? [] : [`    retry: ${service.retry}`]),
+  ];
 }

@@ -7,14 +7,17 @@
 //   balancing  three targets vs one (health checks, breakers), and failed requests when a backend is killed
 //   workers    workers: 2 vs workers: 1 (CPU per request of all gateway processes), and failed requests
 //              during 10 reloads under load
+//   h2         h2load over TLS, 100 requests in flight: Rampart h2 (10 connections × 10 streams) vs Rampart
+//              HTTP/1.1 (100 connections) vs nginx h2, and gRPC unary calls through Rampart (h2c upstream)
 // Proxies run pinned to CPU 0; the load generator, backends and redis-server to CPU 1. Trust the CPU time
 // per request (lowest across rounds) over req/s on a shared machine.
 //
-// Environment: BENCH_ONLY=core,guards,bans,balancing,workers (default all), BENCH_DURATION (s, default 5),
-// BENCH_WARMUP (s, default 2), BENCH_ROUNDS (core, guards and workers, default 3), BENCH_ROUNDS_SECONDARY
-// (bans and balancing, default 2), BENCH_CONNECTIONS (default 50), BENCH_GUARDS=off (core: Rampart without guards),
-// BENCH_BACKEND=node (skip nginx), BENCH_LOADGEN=wrk|autocannon, BENCH_ACCESS_LOG=<file> (core Rampart's
-// access log, default a temp file), BENCH_BANS (default 1000000), BENCH_KEEP_TMP=1 (keep configs and logs).
+// Environment: BENCH_ONLY=core,guards,bans,balancing,workers,h2 (default all), BENCH_DURATION (s, default 5),
+// BENCH_WARMUP (s, default 2), BENCH_ROUNDS (core, guards, workers and h2, default 3), BENCH_ROUNDS_SECONDARY
+// (bans and balancing, default 2), BENCH_CONNECTIONS (default 50; not h2), BENCH_GUARDS=off (core and h2:
+// Rampart without guards), BENCH_BACKEND=node (skip the nginx backend), BENCH_LOADGEN=wrk|autocannon (h2 always
+// uses h2load), BENCH_ACCESS_LOG=<file> (core and h2 Rampart's access log, default a temp file), BENCH_BANS
+// (default 1000000), BENCH_KEEP_TMP=1 (keep configs and logs).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -27,6 +30,7 @@ import { runBalancing } from "./scenarios/balancing.js";
 import { runBans } from "./scenarios/bans.js";
 import { runCore } from "./scenarios/core.js";
 import { runGuards } from "./scenarios/guards.js";
+import { runH2 } from "./scenarios/h2.js";
 import { RELOAD_RUN_SECONDS, runWorkers } from "./scenarios/workers.js";
 import { readSettings, type ScenarioName, type Settings } from "./settings.js";
 import { repoRoot, snapshotRampart } from "./targets.js";
@@ -37,6 +41,7 @@ const runners: Readonly<Record<ScenarioName, (context: ScenarioContext) => Promi
   bans: runBans,
   balancing: runBalancing,
   workers: runWorkers,
+  h2: runH2,
 };
 
 /** Measured load seconds per scenario (start-up, ban loading and the like come on top). */
@@ -53,6 +58,9 @@ function plannedSeconds(name: ScenarioName, settings: Settings): number {
       return 2 * settings.secondaryRounds * run + 5 + Math.min(settings.warmup, 2);
     case "workers":
       return 2 * settings.rounds * run + RELOAD_RUN_SECONDS;
+    case "h2":
+      // Four targets (three without nginx), each run warming up within itself.
+      return 4 * settings.rounds * run;
   }
 }
 
@@ -82,7 +90,7 @@ async function main(): Promise<number> {
   const planned = settings.only.reduce((sum, name) => sum + plannedSeconds(name, settings), 0);
   console.log(
     `rampart bench: ${settings.only.join(", ")}; ${load.name}, ${settings.connections} connections, ${settings.duration} s per run ` +
-      `(+${settings.warmup} s warm-up); ${settings.rounds} rounds for core, guards and workers, ${settings.secondaryRounds} for bans and balancing; ` +
+      `(+${settings.warmup} s warm-up); ${settings.rounds} rounds for core, guards, workers and h2, ${settings.secondaryRounds} for bans and balancing; ` +
       `about ${Math.ceil(planned / 60)} min of load; ` +
       (pinning ? `proxies on CPU ${PROXY_CPU}, load + backends + redis on CPU ${LOAD_CPU}` : "no CPU pinning (taskset or a second CPU missing)"),
   );

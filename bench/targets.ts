@@ -1,9 +1,12 @@
 // Starts the processes under test: backends (nginx when installed, else bench/backend.ts), bare
-// http-proxy-3 (bench/bare-proxy.ts) and Rampart (`node dist/src/cli.js start -c <config>`).
+// http-proxy-3 (bench/bare-proxy.ts), Rampart (`node dist/src/cli.js start -c <config>`) and nginx as an
+// HTTP/2 TLS proxy (the h2 scenario's reference).
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { BODY } from "./body.js";
+import { waitForUnary } from "./grpc.js";
 import { LOAD_CPU, PROXY_CPU, freePort, launch, stop, waitForHttp, which, type Managed } from "./processes.js";
 import { rampartConfig, type RampartOptions, type RampartPorts } from "./rampart-config.js";
 
@@ -41,7 +44,7 @@ export interface Backends {
  * `node: true` forces separate node processes (one per port), e.g. to kill one of them.
  */
 export async function startBackends(dir: string, ports: readonly number[], options: { readonly node?: boolean } = {}): Promise<Backends> {
-  const nginx = process.env.BENCH_BACKEND === "node" || options.node === true ? undefined : (which("/usr/sbin/nginx") ?? which("nginx"));
+  const nginx = process.env.BENCH_BACKEND === "node" || options.node === true ? undefined : nginxBinary();
   const urls = ports.map((port) => `http://127.0.0.1:${port}/`);
   if (nginx !== undefined) {
     const managed = await startNginx(nginx, dir, ports);
@@ -106,6 +109,107 @@ ${ports.map((port) => `    listen 127.0.0.1:${port};`).join("\n")}
   });
 }
 
+/** The nginx binary the benchmark uses (/usr/sbin/nginx or nginx on PATH), if any. */
+export function nginxBinary(): string | undefined {
+  return which("/usr/sbin/nginx") ?? which("nginx");
+}
+
+/**
+ * Requests one HTTP/2 connection may carry before the proxy sends GOAWAY, for Rampart and nginx in the h2
+ * scenario: h2load does not reconnect after a GOAWAY, so the default (1,000 for both) would end its
+ * connections one by one within a run.
+ */
+export const H2_MAX_REQUESTS_PER_CONNECTION = 100_000_000;
+
+export interface NginxProxy {
+  readonly url: string;
+  readonly version: string;
+  readonly configFile: string;
+  readonly process: Managed;
+}
+
+/**
+ * nginx terminating TLS with HTTP/2 (ALPN h2, HTTP/1.1 for clients without it) in front of `backendUrl`
+ * over HTTP/1.1 keep-alive, pinned to the proxy CPU: one worker, no access log, the given certificate.
+ * Undefined when nginx is not installed.
+ */
+export async function startNginxH2Proxy(
+  dir: string,
+  port: number,
+  backendUrl: string,
+  certificate: { readonly certFile: string; readonly keyFile: string },
+): Promise<NginxProxy | undefined> {
+  const nginx = nginxBinary();
+  if (nginx === undefined) return undefined;
+  // `nginx -V` prints to stderr: "nginx version: nginx/1.22.1".
+  const version = /nginx\/[\d.]+/.exec(spawnSync(nginx, ["-v"], { encoding: "utf8" }).stderr ?? "")?.[0] ?? "nginx";
+  const root = path.join(dir, "nginx-h2");
+  mkdirSync(root, { recursive: true });
+  const conf = path.join(root, "nginx.conf");
+  const backend = new URL(backendUrl);
+  // `listen … ssl http2` is the syntax up to nginx 1.25.0, which moved it to `http2 on;` (and still
+  // accepts the old one, with a warning). keepalive_requests bounds HTTP/2 connections too (since
+  // 1.19.7): raised like Rampart's http2.maxRequestsPerConnection in the h2 scenario.
+  const http2Directive = versionAtLeast(version, [1, 25, 1]) ? `    listen 127.0.0.1:${port} ssl;\n    http2 on;` : `    listen 127.0.0.1:${port} ssl http2;`;
+  writeFileSync(
+    conf,
+    `daemon off;
+master_process on;
+worker_processes 1;
+pid ${root}/nginx.pid;
+error_log ${root}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${root}/client_body;
+  proxy_temp_path ${root}/proxy;
+  fastcgi_temp_path ${root}/fastcgi;
+  uwsgi_temp_path ${root}/uwsgi;
+  scgi_temp_path ${root}/scgi;
+  keepalive_timeout 120s;
+  keepalive_requests ${H2_MAX_REQUESTS_PER_CONNECTION};
+  upstream backend {
+    server ${backend.host};
+    keepalive 64;
+  }
+  server {
+${http2Directive}
+    ssl_certificate ${certificate.certFile};
+    ssl_certificate_key ${certificate.keyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    http2_max_concurrent_streams 100;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+    }
+  }
+}
+`,
+  );
+  const managed = await launch({
+    name: "nginx-h2",
+    command: nginx,
+    args: ["-p", `${root}/`, "-c", conf, "-e", `${root}/error.log`],
+    cpu: PROXY_CPU,
+    stderrFile: path.join(root, "stderr.log"),
+  });
+  const url = `https://127.0.0.1:${port}/`;
+  await waitForHttp(url, managed, 10_000);
+  return { url, version, configFile: conf, process: managed };
+}
+
+function versionAtLeast(version: string, wanted: readonly number[]): boolean {
+  const parts = (/[\d.]+$/.exec(version)?.[0] ?? "0").split(".").map(Number);
+  for (const [index, want] of wanted.entries()) {
+    const have = parts[index] ?? 0;
+    if (have !== want) return have > want;
+  }
+  return true;
+}
+
 export interface AppBackend {
   readonly url: string;
   readonly port: number;
@@ -134,6 +238,28 @@ export async function startAppBackend(dir: string, name: string, ports?: { reado
   await waitForHttp(`${url}health`, managed);
   await waitForHttp(statsUrl, managed);
   return { url, port, statsUrl, statsPort, process: managed };
+}
+
+export interface GrpcBackend {
+  /** http://127.0.0.1:PORT, a target URL for an h2c service. */
+  readonly url: string;
+  /** 127.0.0.1:PORT, what a grpc-js client takes. */
+  readonly address: string;
+  readonly process: Managed;
+}
+
+/** bench/grpc-backend.ts (@grpc/grpc-js, h2c), pinned with the load generator; ready once a unary call answers the 100 bytes. */
+export async function startGrpcBackend(dir: string, port: number): Promise<GrpcBackend> {
+  const managed = await launch({
+    name: "grpc backend",
+    command: process.execPath,
+    args: [path.join(here, "grpc-backend.js"), String(port)],
+    cpu: LOAD_CPU,
+    stderrFile: path.join(dir, "grpc-backend.err"),
+  });
+  const address = `127.0.0.1:${port}`;
+  await waitForUnary(address, Buffer.from(BODY), Buffer.from(BODY), managed);
+  return { url: `http://${address}`, address, process: managed };
 }
 
 export async function startBareProxy(dir: string, port: number, backendUrl: string): Promise<{ url: string; process: Managed }> {
