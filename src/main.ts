@@ -39,6 +39,7 @@ import { drain } from "./server/shutdown.js";
 import { AcmeManager } from "./tls/acme/acme-manager.js";
 import { CertificateResolver } from "./tls/certificate-resolver.js";
 import { TargetRegistry } from "./upstream/target-registry.js";
+import { SplitRegistry } from "./routing/split.js";
 import type { IpcPeer } from "./state/ipc.js";
 
 export interface GatewayOptions {
@@ -82,6 +83,7 @@ export class Gateway {
   #http2: { readonly server: Http2Server; readonly sessions: Http2Sessions } | undefined;
   readonly #listeners: Listener[] = [];
   readonly #concurrency = new ClientConcurrency();
+  readonly #splits = new SplitRegistry();
   readonly #bodies: BodyProgress;
   readonly #linger: Linger;
   readonly #sendWatch: SendWatch;
@@ -126,6 +128,7 @@ export class Gateway {
       },
     );
     this.#eventLoop = new EventLoopLag(this.metrics.eventLoopLag);
+    this.metrics.trackSplits(() => this.#splits.entries());
     this.#poolSweep = setInterval(() => this.#sweepPools(), 1_000).unref();
     this.#generation = buildGeneration(config, this.#shared());
   }
@@ -247,6 +250,7 @@ export class Gateway {
       concurrency: this.#concurrency,
       bodies: this.#bodies,
       linger: this.#linger,
+      splits: this.#splits,
     };
   }
 

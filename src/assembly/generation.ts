@@ -15,6 +15,7 @@ import type { BanManager } from "../guards/bans.js";
 import type { ClientConcurrency } from "../guards/client-concurrency.js";
 import { CidrSet } from "../guards/ip.js";
 import { compileJails } from "../guards/jails.js";
+import type { SplitRegistry } from "../routing/split.js";
 import { compilePolicies } from "../guards/rate-limit.js";
 import type { LimiterFactory } from "../state/limiters.js";
 import type { BuildContext, GuardSet, RouteEntry } from "../stages/stage-factory.js";
@@ -41,6 +42,8 @@ export interface BuildShared {
   readonly concurrency: ClientConcurrency;
   readonly bodies: BodyProgress;
   readonly linger: Linger;
+  /** Split weights by route, kept across reloads (a rollout moves them). */
+  readonly splits: SplitRegistry;
 }
 
 export function buildGeneration(config: Config, shared: BuildShared, previous?: Generation): Generation {
@@ -67,10 +70,13 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
   const build: BuildContext = { config, guards, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder, bodies: shared.bodies };
   const routes = new RouteTable<RouteEntry>(
     config.routes.map((route) => {
+      const sideWeights = route.split === undefined ? [[route.service!, 100] as const] : Object.entries(route.split.services);
+      const sides = sideWeights.map(([name]) => Object.freeze({ name, service: services.get(name)! }));
       const compiled: Route = Object.freeze({
         name: route.name,
         match: route.match,
-        service: services.get(route.service)!,
+        sides: Object.freeze(sides),
+        split: route.split === undefined ? undefined : shared.splits.weightsFor(route.name, sideWeights),
         stripPrefix: route.stripPrefix,
         requestHeaders: compileHeaderEdits(route.requestHeaders),
         responseHeaders: compileHeaderEdits(route.responseHeaders),
@@ -84,6 +90,7 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
     }),
   );
   shared.targets.retainOnly(new Set([...services.values()].flatMap((service) => service.targets)));
+  shared.splits.retainOnly(new Set(config.routes.filter((route) => route.split !== undefined).map((route) => route.name)));
   const prefix = requestPrefix.map((factory) => factory({ ...build, routes }));
   return { config, guards, pipeline: new Pipeline(prefix, shared.onFinished, shared.logger, shared.linger), routes, services };
 }

@@ -228,6 +228,40 @@ const jail = z.strictObject({
     .optional(),
 });
 
+const percent = z.number().min(0, "a percentage from 0 to 100").max(100, "a percentage from 0 to 100");
+
+const splitSticky = z.string().refine((sticky) => sticky === "none" || sticky === "cookie" || sticky === "ip" || /^header:[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(sticky), {
+  message: 'expected "none", "cookie", "ip" or "header:<name>"',
+});
+
+// Safe releases (DESIGN.md, "Contract, second round"): a weighted split across services, a progressive
+// rollout that moves the weight by itself, and fault injection.
+const split = z.strictObject({
+  services: z.record(z.string(), wholeNumber().min(0).max(100)).refine((services) => Object.keys(services).length >= 1, "a split needs at least one service"),
+  sticky: splitSticky.default("none"),
+});
+
+const rollout = z.strictObject({
+  from: z.string(),
+  to: z.string(),
+  stepWeight: wholeNumber().min(1).max(100).default(10),
+  maxWeight: wholeNumber().min(1, "maxWeight from 1 to 100").max(100, "maxWeight from 1 to 100").default(50),
+  interval: duration.prefault("1m"),
+  minRequests: wholeNumber().min(0).default(100),
+  minSuccessRate: percent.default(99),
+  maxP99Latency: duration.prefault("500ms"),
+  failureThreshold: wholeNumber().min(1).default(5),
+});
+
+const fault = z.strictObject({
+  delay: z.strictObject({ percent: percent.default(0), duration: duration.prefault("200ms") }).prefault({}),
+  abort: z.strictObject({ percent: percent.default(0), status: wholeNumber().min(200).max(599).default(503) }).prefault({}),
+  // X-Rampart-Fault-Delay / X-Rampart-Fault-Abort, from allowlisted clients or through trusted proxies only.
+  headers: z.boolean().default(false),
+  // Faults in progress at once; beyond, requests go through unharmed (counted as overflow).
+  maxActive: wholeNumber().min(1).default(100),
+});
+
 const route = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "route names are letters, digits, _ . and -"),
   match: z
@@ -237,7 +271,11 @@ const route = z.strictObject({
       methods: z.array(httpMethod).min(1).optional(),
     })
     .prefault({}),
-  service: z.string(),
+  // Exactly one of `service` and `split` (checked with the other cross-key rules).
+  service: z.string().optional(),
+  split: split.optional(),
+  rollout: rollout.optional(),
+  fault: fault.optional(),
   rateLimit: z.string().optional(),
   jails: z.array(z.string()).optional(),
   stripPrefix: pathPrefix.optional(),
@@ -417,6 +455,7 @@ function checkReferences(config: unknown, ctx: Ctx): void {
     if (services && typeof route.service === "string" && !Object.hasOwn(services, route.service)) {
       report(ctx, at("service"), `unknown service "${route.service}"`);
     }
+    checkSplit(ctx, route, services, at);
     if (rateLimits && typeof route.rateLimit === "string" && !Object.hasOwn(rateLimits, route.rateLimit)) {
       report(ctx, at("rateLimit"), `unknown rate limit "${route.rateLimit}"`);
     }
@@ -472,6 +511,32 @@ function checkReferences(config: unknown, ctx: Ctx): void {
   }
 }
 
+/** A route names `service` or `split` (not both); a split's services exist and not every weight is 0; a rollout moves between two of them. */
+function checkSplit(ctx: Ctx, route: Record<string, unknown>, services: Record<string, unknown> | undefined, at: (...rest: (string | number)[]) => (string | number)[]): void {
+  const split = asRecord(route.split);
+  if (route.service === undefined && split === undefined) report(ctx, at("service"), 'missing required key "service" (or "split")');
+  if (route.service !== undefined && split !== undefined) report(ctx, at("split"), 'a route names either "service" or "split", not both');
+  const weights = asRecord(split?.services);
+  if (weights !== undefined) {
+    for (const name of Object.keys(weights)) {
+      if (services && !Object.hasOwn(services, name)) report(ctx, at("split", "services", name), `unknown service "${name}"`);
+    }
+    const values = Object.values(weights);
+    if (values.length > 0 && values.every((weight) => weight === 0)) report(ctx, at("split", "services"), "every weight is 0: the split would send traffic nowhere");
+  }
+  const rollout = asRecord(route.rollout);
+  if (rollout === undefined) return;
+  if (weights === undefined) {
+    report(ctx, at("rollout"), "a rollout needs a split (its from and to are two of the split's services)");
+    return;
+  }
+  for (const key of ["from", "to"] as const) {
+    const name = rollout[key];
+    if (typeof name === "string" && !Object.hasOwn(weights, name)) report(ctx, at("rollout", key), `"${name}" is not one of the route's split services`);
+  }
+  if (rollout.from === rollout.to) report(ctx, at("rollout", "to"), "a rollout moves traffic between two different services");
+}
+
 function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
@@ -506,3 +571,6 @@ export type LimitsConfig = Config["limits"];
 export type Http2Config = Config["http2"];
 export type TlsConfig = Config["tls"];
 export type HeaderEdits = RouteConfig["requestHeaders"];
+export type SplitConfig = NonNullable<RouteConfig["split"]>;
+export type RolloutConfig = NonNullable<RouteConfig["rollout"]>;
+export type FaultConfig = NonNullable<RouteConfig["fault"]>;

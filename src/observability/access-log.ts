@@ -17,6 +17,8 @@ export interface AccessRecord {
   readonly route: string | undefined;
   readonly target: string | undefined;
   readonly failure: string | undefined;
+  /** A fault the route injected: "delay" or "abort". */
+  readonly fault?: string;
   /** The client connection's protocol: http/1.1, h2 or h2c (absent for answers given before parsing). */
   readonly protocol?: string;
 }
@@ -74,6 +76,7 @@ export class AccessLog {
     if (record.route !== undefined) line += ',"route":' + quote(record.route);
     if (record.target !== undefined) line += ',"target":' + quote(record.target);
     if (record.failure !== undefined) line += ',"failure":"' + record.failure + '"';
+    if (record.fault !== undefined) line += ',"fault":"' + record.fault + '"';
     this.#pending += line + "}\n";
     if (this.#pending.length >= this.#batchBytes) this.flush();
   }

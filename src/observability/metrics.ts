@@ -17,6 +17,11 @@ export function methodLabel(method: string | undefined): string {
 export class GatewayMetrics {
   readonly registry = new Registry();
 
+  /** Where rampart_route_split_weight reads the weights from at scrape. */
+  trackSplits(splits: () => Iterable<[string, { readonly weights: { readonly names: readonly string[]; weightOf(index: number): number } }]>): void {
+    this.#splits = splits;
+  }
+
   /** rampart_request_duration_seconds, with rampart_requests_total as its count (series-histogram.ts). */
   readonly requestDuration = new SeriesHistogram(
     this.registry,
@@ -82,6 +87,26 @@ export class GatewayMetrics {
     name: "rampart_http2_goaway_total",
     help: "HTTP/2 connections the gateway ended with GOAWAY, by reason (rapid_reset, flood, max_requests, idle, shutdown, protocol_error).",
     labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  /** Read at scrape from the live split weights (set by trackSplits). */
+  readonly splitWeight = new Gauge({
+    name: "rampart_route_split_weight",
+    help: "Weight of each service in a route's split, as traffic is divided now (a rollout moves it).",
+    labelNames: ["route", "service"] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.splitWeight.reset();
+      for (const [route, { weights }] of this.#splits?.() ?? []) {
+        weights.names.forEach((service, index) => this.splitWeight.set({ route, service }, weights.weightOf(index)));
+      }
+    },
+  });
+  #splits: (() => Iterable<[string, { readonly weights: { readonly names: readonly string[]; weightOf(index: number): number } }]>) | undefined;
+  readonly faultsInjected = new Counter({
+    name: "rampart_faults_injected_total",
+    help: "Faults a route's `fault` injected, by kind (delay, abort; overflow: requests let through past maxActive).",
+    labelNames: ["route", "kind"] as const,
     registers: [this.registry],
   });
   readonly bansActive = new Gauge({

@@ -7,6 +7,7 @@ import type { ClientConcurrency } from "../guards/client-concurrency.js";
 import type { Jail } from "../guards/jails.js";
 import type { Linger } from "./linger.js";
 import type { Route } from "../routing/route.js";
+import type { Service } from "../upstream/service.js";
 import type { Target } from "../upstream/target.js";
 import type { Reply } from "./answers.js";
 
@@ -47,6 +48,14 @@ export class RequestContext {
   route: Route | undefined = undefined;
   /** The matched route's own stages, run after the prefix (stages/request-path.ts). */
   chain: readonly Stage[] = NO_STAGES;
+  /** Which of the route's sides serves the request (its split's choice; 0 without a split). */
+  side = 0;
+  /** The service of that side, once the forward stage sends the request. */
+  service: Service | undefined = undefined;
+  /** A fault the route's `fault` injected into this request (access log; an abort is judged by no jail). */
+  fault: "delay" | "abort" | undefined = undefined;
+  /** A Set-Cookie of Rampart's own for the response (the split's stickiness), added to the upstream's. */
+  setCookie: string | undefined = undefined;
   target: Target | undefined = undefined;
   /** Why the request failed, for the access log (an error code or reply reason). */
   failure: string | undefined = undefined;

@@ -23,8 +23,9 @@ export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, e
     } else {
       unmatched.observe(method, status, seconds);
     }
-    // Only requests some jail watches are judged: the rest pay nothing here.
-    if (ctx.jails.length > 0) {
+    // Only requests some jail watches are judged: the rest pay nothing here. An injected abort is the
+    // tester's own doing: it must not ban them.
+    if (ctx.jails.length > 0 && ctx.fault !== "abort") {
       judge(ctx.jails, { clientIp: ctx.clientIp, method: ctx.req.method ?? "", path: ctx.path, status, rateLimited: ctx.rateLimited, allowlisted: ctx.allowlisted });
     }
     if (!enabled()) return;
@@ -41,6 +42,7 @@ export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, e
       route: route?.name,
       target: ctx.target?.key,
       failure: ctx.failure,
+      fault: ctx.fault,
     });
   };
 }

@@ -44,7 +44,7 @@ export class Forwarder {
       if (ctx === undefined) return;
       ctx.reusedSocket = proxyReq.reusedSocket;
       ctx.upstreamRequest = proxyReq;
-      armTimeouts(proxyReq, socket, ctx.route!.service);
+      armTimeouts(proxyReq, socket, ctx.service!);
     });
     proxy.on("proxyReqWs", (proxyReq, req) => {
       const ctx = (req as RequestWithContext)[CONTEXT];
@@ -78,7 +78,7 @@ export class Forwarder {
       const now = performance.now();
       ctx.target.metrics.upstreamDuration.observe((now - ctx.upstreamStartedAt) / 1000);
       // Progress, for readiness: a service whose pool is full but still completing responses is busy, not stuck.
-      ctx.route!.service.lastResponseAt = now;
+      ctx.service!.lastResponseAt = now;
     });
     // Per-call callbacks receive errors; these catch what http-proxy reports outside a call.
     proxy.on("error", (error, req, res) => {
@@ -93,7 +93,7 @@ export class Forwarder {
   /** Forwards the request (its context attached by the pipeline); failures go to ctx.onUpstreamFailure. */
   web(ctx: RequestContext, target: Target): void {
     beginAttempt(ctx, target);
-    const options = this.#optionsFor(target, ctx.route!.service);
+    const options = this.#optionsFor(target, ctx.service!);
     // A buffered body (request-body stage) is sent in place of the request stream it was read from.
     // An HTTP/2 stream goes in as Node's compatibility request and response, which http-proxy-3 takes
     // (it strips pseudo-headers and sends :authority as Host: http-proxy-3 PR #33); its types name only HTTP/1.1.
@@ -124,6 +124,7 @@ export class Forwarder {
       proxyRes.on("data", (chunk: Buffer) => (ctx.sentBytes += chunk.length));
     }
     applyEdits(headers, ctx.route!.responseHeaders);
+    if (ctx.setCookie !== undefined) addSetCookie(headers, ctx.setCookie);
     headers["x-request-id"] = ctx.requestId;
     if (ctx.encrypted) {
       const hsts = this.options.hsts();
@@ -133,6 +134,12 @@ export class Forwarder {
     // shutdown in progress decide it, never the upstream's connection header.
     if (!ctx.isHttp2) headers.connection = (res as ServerResponse).shouldKeepAlive && !this.options.draining() ? "keep-alive" : "close";
   }
+}
+
+/** Adds Rampart's own cookie to the upstream's, never replacing one. */
+export function addSetCookie(headers: { "set-cookie"?: string[] | undefined }, cookie: string): void {
+  const existing = headers["set-cookie"];
+  headers["set-cookie"] = existing === undefined ? [cookie] : [...existing, cookie];
 }
 
 function armTimeouts(proxyReq: ClientRequest, socket: Socket, service: Service): void {

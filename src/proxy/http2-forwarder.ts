@@ -14,6 +14,7 @@ import type { CompiledHeaderEdits } from "../routing/route.js";
 import type { Service } from "../upstream/service.js";
 import type { Target } from "../upstream/target.js";
 import { applyEdits, isConnectionSpecific } from "./headers.js";
+import { addSetCookie } from "./forwarder.js";
 
 const { NGHTTP2_CANCEL } = http2.constants;
 
@@ -94,6 +95,7 @@ export function forwardHttp2(ctx: RequestContext, target: Target, service: Servi
       settle(status >= 500 ? new Error(`status ${status}`) : undefined);
     }
     const outgoing = responseHeaders(headers, responseEdits);
+    if (ctx.setCookie !== undefined) addSetCookie(outgoing as { "set-cookie"?: string[] }, ctx.setCookie);
     outgoing["x-request-id"] = ctx.requestId;
     if (ctx.encrypted && options.hsts !== "") outgoing["strict-transport-security"] = options.hsts;
     res.writeHead(status, outgoing as Record<string, string | string[]>);

@@ -1,20 +1,31 @@
-// A route compiled from config: its service resolved, header edits lower-cased, metrics bound.
+// A route compiled from config: its service (or its split's services) resolved, header edits lower-cased,
+// metrics bound.
 import type { HeaderEdits, RouteConfig } from "../config/schema.js";
 import type { Jail } from "../guards/jails.js";
 import type { Policy } from "../guards/rate-limit.js";
 import type { RouteMetrics } from "../observability/metrics.js";
 import type { Service } from "../upstream/service.js";
 import type { RouteMatcher } from "./route-table.js";
+import type { SplitWeights } from "./split.js";
 
 export interface CompiledHeaderEdits {
   readonly set: readonly (readonly [name: string, value: string])[];
   readonly remove: readonly string[];
 }
 
+/** One service a route sends to; a route without a split has one side. */
+export interface RouteSide {
+  readonly name: string;
+  readonly service: Service;
+}
+
 export interface Route {
   readonly name: string;
   readonly match: RouteMatcher;
-  readonly service: Service;
+  /** In config order; ctx.side indexes it (0 unless a split chose another). */
+  readonly sides: readonly RouteSide[];
+  /** The weights across `sides` when the route has a split (a rollout moves them). */
+  readonly split: SplitWeights | undefined;
   readonly stripPrefix: string | undefined;
   readonly requestHeaders: CompiledHeaderEdits;
   readonly responseHeaders: CompiledHeaderEdits;

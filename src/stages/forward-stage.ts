@@ -8,52 +8,58 @@ import { HANDLED, type RequestContext } from "../pipeline/context.js";
 import { stripRoutePrefix } from "../routing/route.js";
 import { endAttempt } from "../pipeline/attempt.js";
 import { throughBreaker } from "../upstream/circuit-breaker.js";
+import type { Service } from "../upstream/service.js";
 import type { Target } from "../upstream/target.js";
 import { prepareUpstreamRequest } from "../proxy/headers.js";
 import { isRetryable } from "../proxy/retry.js";
 import { forwardHttp2 } from "../proxy/http2-forwarder.js";
 
 export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metrics, config }) => {
-  const service = route.service;
-  // HTTP/2 services (h2c, h2: gRPC) have their own forwarder; WebSockets stay HTTP/1.1 upgrades.
-  const http2Options = { hsts: config.tls.hsts };
-  const forward =
-    service.http2 === undefined
-      ? (ctx: RequestContext, target: Target) => forwarder.web(ctx, target)
-      : (ctx: RequestContext, target: Target) => forwardHttp2(ctx, target, service, route.responseHeaders, http2Options);
-  const dispatch = (ctx: RequestContext, target: Target) => {
-    throughBreaker(target, (settle) => {
-      ctx.settleBreaker = settle;
-      if (ctx.isUpgrade) forwarder.ws(ctx, target);
-      else forward(ctx, target);
-    });
-  };
+  // One sender per side, each with its own service: retries stay on the side that was chosen.
+  const senders = route.sides.map(({ service }) => sender(service));
 
-  const onFailure = (ctx: RequestContext, error: Error) => {
-    // An attempt already ended (e.g. cut short for an oversized body) has nothing left to report.
-    const failed = ctx.inFlightTarget;
-    if (failed === undefined) return;
-    const code = upstreamErrorCode(error);
-    failed.lastError = `${code}: ${error.message}`;
-    // A full pool says our clients hold its sockets, not that the target fails: no breaker verdict.
-    endAttempt(ctx, code === "UPSTREAM_POOL_TIMEOUT" ? undefined : error);
+  function sender(service: Service) {
+    // HTTP/2 services (h2c, h2: gRPC) have their own forwarder; WebSockets stay HTTP/1.1 upgrades.
+    const http2Options = { hsts: config.tls.hsts };
+    const forward =
+      service.http2 === undefined
+        ? (ctx: RequestContext, target: Target) => forwarder.web(ctx, target)
+        : (ctx: RequestContext, target: Target) => forwardHttp2(ctx, target, service, route.responseHeaders, http2Options);
+    const dispatch = (ctx: RequestContext, target: Target) => {
+      throughBreaker(target, (settle) => {
+        ctx.settleBreaker = settle;
+        if (ctx.isUpgrade) forwarder.ws(ctx, target);
+        else forward(ctx, target);
+      });
+    };
 
-    if ((ctx.tried?.length ?? 0) < service.retryAttempts && isRetryable(ctx, code)) {
-      if (ctx.tried === undefined) ctx.tried = [failed];
-      else ctx.tried.push(failed);
-      // A stale pooled socket is no verdict on the target: with nowhere else to go, try it again.
-      const next = service.pick(ctx.clientIp, ctx.tried) ?? (code === "UPSTREAM_RESET" ? failed : undefined);
-      if (next !== undefined) {
-        const allowed = service.retryBudget.trySpend();
-        metrics.upstreamRetries.inc({ service: service.name, result: allowed ? "sent" : "over_budget" });
-        if (allowed) {
-          dispatch(ctx, next);
-          return;
+    const onFailure = (ctx: RequestContext, error: Error) => {
+      // An attempt already ended (e.g. cut short for an oversized body) has nothing left to report.
+      const failed = ctx.inFlightTarget;
+      if (failed === undefined) return;
+      const code = upstreamErrorCode(error);
+      failed.lastError = `${code}: ${error.message}`;
+      // A full pool says our clients hold its sockets, not that the target fails: no breaker verdict.
+      endAttempt(ctx, code === "UPSTREAM_POOL_TIMEOUT" ? undefined : error);
+
+      if ((ctx.tried?.length ?? 0) < service.retryAttempts && isRetryable(ctx, code)) {
+        if (ctx.tried === undefined) ctx.tried = [failed];
+        else ctx.tried.push(failed);
+        // A stale pooled socket is no verdict on the target: with nowhere else to go, try it again.
+        const next = service.pick(ctx.clientIp, ctx.tried) ?? (code === "UPSTREAM_RESET" ? failed : undefined);
+        if (next !== undefined) {
+          const allowed = service.retryBudget.trySpend();
+          metrics.upstreamRetries.inc({ service: service.name, result: allowed ? "sent" : "over_budget" });
+          if (allowed) {
+            dispatch(ctx, next);
+            return;
+          }
         }
       }
-    }
-    mapError(ctx, error instanceof GatewayError ? error : new GatewayError(code, error.message, { cause: error }), logger);
-  };
+      mapError(ctx, error instanceof GatewayError ? error : new GatewayError(code, error.message, { cause: error }), logger);
+    };
+    return { service, dispatch, onFailure };
+  }
 
   return {
     name: "forward",
@@ -61,9 +67,11 @@ export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metr
       // Picked by the stage before this one, which answers 503 when there is none.
       const target = ctx.target;
       if (target === undefined) return replies.noHealthyTarget;
+      const { service, dispatch, onFailure } = senders[ctx.side]!;
       prepareUpstreamRequest(ctx, route.requestHeaders);
       ctx.req.url = stripRoutePrefix(ctx.path, route.stripPrefix) + ctx.query;
       service.retryBudget.onRequest();
+      ctx.service = service;
       ctx.onUpstreamFailure = onFailure;
       dispatch(ctx, target);
       return HANDLED;

@@ -19,8 +19,8 @@ export const requestBodyStage: RouteStageFactory = (route, { config, bodies, log
   // An HTTP/2 service (gRPC) takes its request as a stream: a bidi call's messages must go upstream as
   // they come, and a quiet stream is no slow POST. Nor does it pin a pooled socket (every request is a
   // stream on one connection), which is what buffering and bodyTimeout protect. maxBodySize still counts.
-  const streamed = route.service.http2 !== undefined;
-  const requestBuffer = streamed ? 0 : config.limits.requestBuffer;
+  const streamed = route.sides.map((side) => side.service.http2 !== undefined);
+  const { requestBuffer } = config.limits;
 
   const onStalled = (ctx: RequestContext) => {
     abandonAttempt(ctx);
@@ -43,8 +43,9 @@ export const requestBodyStage: RouteStageFactory = (route, { config, bodies, log
       // Node leaves "100 Continue" to us (server/odd-requests.ts listens for checkContinue): it goes
       // out only now that the body is wanted, so a request refused before this point never invites it.
       if (req.headers.expect !== undefined) ctx.res!.writeContinue();
-      if (!streamed) bodies.watch(ctx, bodyTimeout, onStalled);
       if (declared === undefined) countStreamingBody(ctx, maxBodySize, onTooLarge);
+      if (streamed[ctx.side]) return undefined;
+      bodies.watch(ctx, bodyTimeout, onStalled);
       return requestBuffer > 0 ? bufferBody(ctx, requestBuffer) : undefined;
     },
   };

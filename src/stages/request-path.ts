@@ -17,6 +17,8 @@ import { requestIdStage } from "./request-id-stage.js";
 import { requestTargetStage } from "./request-target-stage.js";
 import { routeStage } from "./route-stage.js";
 import { pickTargetStage } from "./pick-target-stage.js";
+import { faultStage } from "./fault-stage.js";
+import { splitStage } from "./split-stage.js";
 import type { PrefixStageFactory, RouteStageFactory } from "./stage-factory.js";
 
 /** Every request, in order: who is asking, may they, what do they ask for, which route serves it. */
@@ -32,7 +34,9 @@ export const requestPrefix: readonly PrefixStageFactory[] = Object.freeze([
 /** Then the matched route's own chain, in this order, built once per route with the stages it uses. */
 export const routeChain: readonly RouteStageFactory[] = Object.freeze([
   rateLimitStage, //      the route's policy, if it has one (429; 503 when the store is down and onStoreFailure is closed)
+  faultStage, //          the route's fault injection, if any: a delay, or an abort with its status
+  splitStage, //          the route's split, if any: which service (override header, sticky cookie, ip, header, weights)
   requestBodyStage, //    maxBodySize (413), bodyTimeout (408); 100 Continue; buffered up to requestBuffer
-  pickTargetStage, //     balancer over the service's eligible targets (503)
+  pickTargetStage, //     balancer over the chosen service's eligible targets (503)
   forwardStage, //        http-proxy with the service's keep-alive agent (502, 504)
 ]);
