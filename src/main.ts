@@ -40,6 +40,7 @@ import { AcmeManager } from "./tls/acme/acme-manager.js";
 import { CertificateResolver } from "./tls/certificate-resolver.js";
 import { TargetRegistry } from "./upstream/target-registry.js";
 import { SplitRegistry } from "./routing/split.js";
+import { RolloutManager } from "./routing/rollout-manager.js";
 import type { IpcPeer } from "./state/ipc.js";
 
 export interface GatewayOptions {
@@ -84,6 +85,7 @@ export class Gateway {
   readonly #listeners: Listener[] = [];
   readonly #concurrency = new ClientConcurrency();
   readonly #splits = new SplitRegistry();
+  readonly #rollouts: RolloutManager;
   readonly #bodies: BodyProgress;
   readonly #linger: Linger;
   readonly #sendWatch: SendWatch;
@@ -129,6 +131,7 @@ export class Gateway {
     );
     this.#eventLoop = new EventLoopLag(this.metrics.eventLoopLag);
     this.metrics.trackSplits(() => this.#splits.entries());
+    this.#rollouts = new RolloutManager(this.#state.rollouts, this.#state.certs, this.metrics, this.logger);
     this.#poolSweep = setInterval(() => this.#sweepPools(), 1_000).unref();
     this.#generation = buildGeneration(config, this.#shared());
   }
@@ -230,6 +233,7 @@ export class Gateway {
     this.#acme?.stop();
     this.#accessLog.close();
     this.#bans.stop();
+    this.#rollouts.stop();
     await this.#state.close();
     if (this.#admin !== undefined) {
       this.#admin.closeAllConnections();
@@ -251,6 +255,7 @@ export class Gateway {
       bodies: this.#bodies,
       linger: this.#linger,
       splits: this.#splits,
+      rollouts: this.#rollouts,
     };
   }
 
@@ -356,6 +361,10 @@ export class Gateway {
 
   get bans(): BanManager {
     return this.#bans;
+  }
+
+  get rollouts(): RolloutManager {
+    return this.#rollouts;
   }
 
   async #listen(): Promise<void> {

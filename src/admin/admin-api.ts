@@ -5,6 +5,8 @@ import type { Service } from "../upstream/service.js";
 import { routeApi, type AdminApi, type AdminHandler } from "./admin-server.js";
 import type { UpstreamRow } from "./upstreams-view.js";
 import { banHandlers } from "./admin-bans.js";
+import { rolloutHandlers } from "./admin-rollouts.js";
+import type { RolloutManager } from "../routing/rollout-manager.js";
 
 /** restartRequired: changed keys that apply only after a restart (config/reload-scope.ts). */
 export type ReloadResult = { readonly ok: true; readonly restartRequired: readonly string[] } | { readonly ok: false; readonly problems: readonly string[] };
@@ -14,6 +16,7 @@ export interface AdminSubject {
   readonly generation: { readonly services: ReadonlyMap<string, Service> };
   readonly certificates: Pick<CertificateResolver, "list">;
   readonly bans: BanManager;
+  readonly rollouts: Pick<RolloutManager, "list" | "act">;
   reload(): Promise<ReloadResult>;
 }
 
@@ -37,6 +40,7 @@ export function adminApi(gateway: AdminSubject): AdminApi {
     ],
     ["GET /api/certificates", () => ({ status: 200, body: gateway.certificates.list() })],
     ...banHandlers(() => gateway.bans),
+    ...rolloutHandlers(() => gateway.rollouts),
     [
       "POST /api/reload",
       async () => {

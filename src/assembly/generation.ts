@@ -16,6 +16,7 @@ import type { ClientConcurrency } from "../guards/client-concurrency.js";
 import { CidrSet } from "../guards/ip.js";
 import { compileJails } from "../guards/jails.js";
 import type { SplitRegistry } from "../routing/split.js";
+import type { RolloutManager } from "../routing/rollout-manager.js";
 import { compilePolicies } from "../guards/rate-limit.js";
 import type { LimiterFactory } from "../state/limiters.js";
 import type { BuildContext, GuardSet, RouteEntry } from "../stages/stage-factory.js";
@@ -44,6 +45,7 @@ export interface BuildShared {
   readonly linger: Linger;
   /** Split weights by route, kept across reloads (a rollout moves them). */
   readonly splits: SplitRegistry;
+  readonly rollouts: RolloutManager;
 }
 
 export function buildGeneration(config: Config, shared: BuildShared, previous?: Generation): Generation {
@@ -72,11 +74,13 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
     config.routes.map((route) => {
       const sideWeights = route.split === undefined ? [[route.service!, 100] as const] : Object.entries(route.split.services);
       const sides = sideWeights.map(([name]) => Object.freeze({ name, service: services.get(name)! }));
+      const split = route.split === undefined ? undefined : shared.splits.weightsFor(route.name, sideWeights);
       const compiled: Route = Object.freeze({
         name: route.name,
         match: route.match,
         sides: Object.freeze(sides),
-        split: route.split === undefined ? undefined : shared.splits.weightsFor(route.name, sideWeights),
+        split,
+        rollout: shared.rollouts.recorderFor(route.name, route.rollout, split),
         stripPrefix: route.stripPrefix,
         requestHeaders: compileHeaderEdits(route.requestHeaders),
         responseHeaders: compileHeaderEdits(route.responseHeaders),
@@ -91,6 +95,7 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
   );
   shared.targets.retainOnly(new Set([...services.values()].flatMap((service) => service.targets)));
   shared.splits.retainOnly(new Set(config.routes.filter((route) => route.split !== undefined).map((route) => route.name)));
+  shared.rollouts.retainOnly(new Set(config.routes.filter((route) => route.rollout !== undefined).map((route) => route.name)));
   const prefix = requestPrefix.map((factory) => factory({ ...build, routes }));
   return { config, guards, pipeline: new Pipeline(prefix, shared.onFinished, shared.logger, shared.linger), routes, services };
 }

@@ -103,6 +103,18 @@ export class GatewayMetrics {
     },
   });
   #splits: (() => Iterable<[string, { readonly weights: { readonly names: readonly string[]; weightOf(index: number): number } }]>) | undefined;
+  readonly rolloutState = new Gauge({
+    name: "rampart_rollout_state",
+    help: "1 for the state each route's rollout is in (progressing, paused, promoted, rolled-back), else 0.",
+    labelNames: ["route", "state"] as const,
+    registers: [this.registry],
+  });
+  readonly rolloutDecisions = new Counter({
+    name: "rampart_rollout_decisions_total",
+    help: "Rollout interval decisions taken by this instance, by route and result (step, inconclusive, failed, promoted, rolled_back).",
+    labelNames: ["route", "result"] as const,
+    registers: [this.registry],
+  });
   readonly faultsInjected = new Counter({
     name: "rampart_faults_injected_total",
     help: "Faults a route's `fault` injected, by kind (delay, abort; overflow: requests let through past maxActive).",

@@ -20,6 +20,7 @@ export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, e
     if (route !== undefined) {
       route.metrics.inFlight--;
       route.metrics.observe(method, status, seconds);
+      route.rollout?.record(ctx.side, status, seconds);
     } else {
       unmatched.observe(method, status, seconds);
     }

@@ -7,6 +7,7 @@ import type { RouteMetrics } from "../observability/metrics.js";
 import type { Service } from "../upstream/service.js";
 import type { RouteMatcher } from "./route-table.js";
 import type { SplitWeights } from "./split.js";
+import type { RolloutRecorder } from "./rollout-manager.js";
 
 export interface CompiledHeaderEdits {
   readonly set: readonly (readonly [name: string, value: string])[];
@@ -26,6 +27,8 @@ export interface Route {
   readonly sides: readonly RouteSide[];
   /** The weights across `sides` when the route has a split (a rollout moves them). */
   readonly split: SplitWeights | undefined;
+  /** Where finished requests go when the route has a progressive rollout. */
+  readonly rollout: RolloutRecorder | undefined;
   readonly stripPrefix: string | undefined;
   readonly requestHeaders: CompiledHeaderEdits;
   readonly responseHeaders: CompiledHeaderEdits;

@@ -15,18 +15,25 @@ export function hashToUnit(text: string): number {
 
 export class SplitWeights {
   readonly #weights: number[];
+  readonly #configured: readonly number[];
   #total: number;
 
   constructor(
     readonly names: readonly string[],
     weights: readonly number[],
   ) {
+    this.#configured = Object.freeze([...weights]);
     this.#weights = [...weights];
     this.#total = this.#weights.reduce((sum, weight) => sum + weight, 0);
   }
 
   weightOf(index: number): number {
     return this.#weights[index] ?? 0;
+  }
+
+  /** The weight the config gave the side (a rollout moves weights between two of these). */
+  configured(index: number): number {
+    return this.#configured[index] ?? 0;
   }
 
   indexOf(name: string): number {

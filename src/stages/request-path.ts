@@ -34,8 +34,8 @@ export const requestPrefix: readonly PrefixStageFactory[] = Object.freeze([
 /** Then the matched route's own chain, in this order, built once per route with the stages it uses. */
 export const routeChain: readonly RouteStageFactory[] = Object.freeze([
   rateLimitStage, //      the route's policy, if it has one (429; 503 when the store is down and onStoreFailure is closed)
-  faultStage, //          the route's fault injection, if any: a delay, or an abort with its status
   splitStage, //          the route's split, if any: which service (override header, sticky cookie, ip, header, weights)
+  faultStage, //          the route's fault injection, if any: a delay, or an abort with its status (on the chosen side)
   requestBodyStage, //    maxBodySize (413), bodyTimeout (408); 100 Continue; buffered up to requestBuffer
   pickTargetStage, //     balancer over the chosen service's eligible targets (503)
   forwardStage, //        http-proxy with the service's keep-alive agent (502, 504)

@@ -6,6 +6,7 @@ import type { IpcPeer } from "./ipc.js";
 import type { PemPair } from "./pem-pair.js";
 import type { BanChange, BanStore } from "./ban-store.js";
 import type { CertStore } from "./cert-store.js";
+import type { RolloutRecord, RolloutStore } from "./rollout-store.js";
 
 export class IpcBanStore implements BanStore {
   readonly kind = "memory";
@@ -80,5 +81,25 @@ export class IpcCertStore implements CertStore {
 
   onChange(listener: (domain: string) => void): void {
     this.primary.on("certs.changed", (domain) => listener(String(domain)));
+  }
+}
+
+export class IpcRolloutStore implements RolloutStore {
+  constructor(private readonly primary: IpcPeer) {}
+
+  get(route: string): Promise<RolloutRecord | undefined> {
+    return this.primary.call<RolloutRecord | null>("rollouts.get", route).then((record) => record ?? undefined);
+  }
+
+  put(record: RolloutRecord): Promise<void> {
+    return this.primary.call("rollouts.put", record);
+  }
+
+  addCounts(route: string, interval: number, counts: readonly number[]): Promise<void> {
+    return this.primary.call("rollouts.addCounts", route, interval, counts);
+  }
+
+  takeCounts(route: string, interval: number): Promise<number[]> {
+    return this.primary.call<number[]>("rollouts.takeCounts", route, interval);
   }
 }

@@ -8,7 +8,9 @@ import type { CertStore } from "./cert-store.js";
 import { MemoryCertStore } from "./memory-cert-store.js";
 import { RedisCertStore } from "./redis-cert-store.js";
 import type { IpcPeer } from "./ipc.js";
-import { IpcBanStore, IpcCertStore } from "./ipc-stores.js";
+import { IpcBanStore, IpcCertStore, IpcRolloutStore } from "./ipc-stores.js";
+import { MemoryRolloutStore, type RolloutStore } from "./rollout-store.js";
+import { RedisRolloutStore } from "./redis-rollout-store.js";
 import { clusterLimiterFactory, limiterFactory, type LimiterFactory } from "./limiters.js";
 import { MemoryBanStore } from "./memory-ban-store.js";
 import { RedisBanStore } from "./redis-ban-store.js";
@@ -18,6 +20,7 @@ export interface SharedState {
   readonly kind: "memory" | "redis";
   readonly bans: BanStore;
   readonly certs: CertStore;
+  readonly rollouts: RolloutStore;
   readonly limiter: LimiterFactory;
   /** Called with true when the store (re)connects, false when it goes away. */
   onAvailability(listener: (up: boolean) => void): void;
@@ -59,6 +62,7 @@ export function createSharedState(store: StoreConfig, certDir: string, banSnapsh
     kind: store.kind,
     bans,
     certs: redis ? new RedisCertStore(redis, store.redis.keyPrefix) : viaPrimary ? new IpcCertStore(primary) : new MemoryCertStore(certDir),
+    rollouts: redis ? new RedisRolloutStore(redis, store.redis.keyPrefix) : viaPrimary ? new IpcRolloutStore(primary) : new MemoryRolloutStore(store.dir),
     limiter,
     onAvailability: (listener) => {
       listeners.push(listener);

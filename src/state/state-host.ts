@@ -1,5 +1,5 @@
 // The primary's side of shared state for workers without Redis: the authoritative ban list (persisted
-// to store.dir/bans.json) and the ACME store (files under certDir, challenges, locks). Each change a
+// to store.dir/bans.json), the ACME store (files under certDir, challenges, locks) and rollouts. Each change a
 // worker makes is broadcast to the other workers, so a ban decided in one worker holds in all.
 import type { Config } from "../config/schema.js";
 import { BanList, type Ban } from "./ban-list.js";
@@ -8,6 +8,7 @@ import { MemoryBanStore } from "./memory-ban-store.js";
 import { MemoryCertStore } from "./memory-cert-store.js";
 import type { PemPair } from "./pem-pair.js";
 import type { Handlers } from "./ipc.js";
+import { MemoryRolloutStore, type RolloutRecord } from "./rollout-store.js";
 
 export type Broadcast = (name: string, payload: unknown, except?: unknown) => void;
 
@@ -15,11 +16,13 @@ export class StateHost {
   readonly #bans: BanList;
   readonly #banStore: MemoryBanStore;
   readonly #certs: MemoryCertStore;
+  readonly #rollouts: MemoryRolloutStore;
 
   constructor(config: Config, logger: Logger) {
     this.#bans = new BanList(config.bans.ipv6Prefix, config.bans.maxEntries);
     this.#banStore = new MemoryBanStore(config.store.dir, () => this.#bans.list(), logger);
     this.#certs = new MemoryCertStore(config.tls.certDir);
+    this.#rollouts = new MemoryRolloutStore(config.store.dir);
   }
 
   async load(): Promise<void> {
@@ -58,6 +61,10 @@ export class StateHost {
       "certs.deleteChallenge": (name: string) => certs.deleteChallenge(name),
       "certs.acquireLock": async (name: string, ttlMs: number) => (await certs.acquireLock(name, ttlMs)) ?? null,
       "certs.releaseLock": (name: string, token: string) => certs.releaseLock(name, token),
+      "rollouts.get": async (route: string) => (await this.#rollouts.get(route)) ?? null,
+      "rollouts.put": (record: RolloutRecord) => this.#rollouts.put(record),
+      "rollouts.addCounts": (route: string, interval: number, counts: number[]) => this.#rollouts.addCounts(route, interval, counts),
+      "rollouts.takeCounts": (route: string, interval: number) => this.#rollouts.takeCounts(route, interval),
     };
   }
 
