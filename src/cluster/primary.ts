@@ -9,6 +9,7 @@ import { readFileSync, type FSWatcher } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
+import { CounterTotals, type MetricsSnapshot } from "./counter-totals.js";
 import { RateLimiterClusterMaster } from "rate-limiter-flexible";
 import { loadConfigFile, loadConfigText, problemsOf } from "../config/load.js";
 import { restartOnlyChanges } from "../config/reload-scope.js";
@@ -27,6 +28,8 @@ const CRASH_WINDOW_MS = 60_000;
 const CRASH_LOOP_LIMIT = 10;
 const MAX_BACKOFF_MS = 10_000;
 const START_TIMEOUT_MS = 30_000;
+/** How often the primary reads the workers' metrics to keep their totals (counter-totals.ts). */
+const TOTALS_REFRESH_MS = 5_000;
 /** A worker that has not sent its metrics by then is left out of one /metrics answer. */
 const METRICS_TIMEOUT_MS = 2_000;
 
@@ -49,6 +52,7 @@ export class Primary {
   readonly #slots: Slot[] = [];
   readonly #peers = new Map<Worker, IpcPeer>();
   readonly #registry = new Registry();
+  readonly #totals = new CounterTotals<Worker>();
   readonly #reloads = new Counter({ name: "rampart_config_reloads_total", help: "Configuration reloads after the initial load, by result (success, failure).", labelNames: ["result"] as const, registers: [this.#registry] });
   readonly #restarts = new Counter({ name: "rampart_worker_restarts_total", help: "Workers restarted after they died.", registers: [this.#registry] });
   readonly #workersUp = new Gauge({ name: "rampart_workers_ready", help: "Workers serving now.", registers: [this.#registry] });
@@ -105,6 +109,8 @@ export class Primary {
     const address = await listenAdmin(admin, config.listen.admin);
     this.logger.info({ workers: count, admin: `${address.address}:${address.port}`, pid: process.pid }, "rampart primary running");
     if (config.watch) this.#watcher = watchConfig(this.configFile, () => void this.reload(), this.logger);
+    // Fresh enough "last seen" counts for a worker that crashes between two scrapes.
+    setInterval(() => void this.#workerMetrics(), TOTALS_REFRESH_MS).unref();
   }
 
   /** Forks the worker for `slot` and resolves once it reports ready (true) or fails to (false). */
@@ -141,6 +147,7 @@ export class Primary {
 
   #exited(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
     this.#peers.delete(worker);
+    void this.#totals.retire(worker);
     if (slot.worker !== worker) return; // replaced on purpose (rolling restart)
     const previous = slot.previous;
     if (previous !== undefined && previous.worker.isConnected()) {
@@ -276,6 +283,9 @@ export class Primary {
   }
 
   async #drainWorker(worker: Worker, peer: IpcPeer): Promise<void> {
+    // Its counts up to now, so the totals lose as little as possible of what it served.
+    const last = await peer.call<MetricsSnapshot>("metrics").catch(() => undefined);
+    if (last !== undefined) this.#totals.seen(worker, last);
     const exited = new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once("exit", () => resolve())));
     await peer.call("shutdown").catch(() => worker.kill("SIGTERM"));
     const grace = this.#config.shutdownGrace + 2_000;
@@ -295,14 +305,20 @@ export class Primary {
 
   /** Every ready worker's metrics, aggregated; a worker starting, stopping or too slow is left out, not waited for. */
   async #workerMetrics(): Promise<string> {
-    const answers = await Promise.all(
-      this.#readyPeers().map((peer) => {
+    const ready = this.#slots.filter((slot) => slot.ready && slot.peer !== undefined && slot.worker !== undefined);
+    const answered = new Map<Worker, MetricsSnapshot>();
+    await Promise.all(
+      ready.map(async (slot) => {
         let timer: NodeJS.Timeout | undefined;
         const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, METRICS_TIMEOUT_MS, undefined)));
-        return Promise.race([peer.call<object[]>("metrics").catch(() => undefined), late]).finally(() => clearTimeout(timer));
+        const worker = slot.worker!;
+        const answer = await Promise.race([slot.peer!.call<MetricsSnapshot>("metrics").catch(() => undefined), late]).finally(() => clearTimeout(timer));
+        if (answer === undefined) return;
+        this.#totals.seen(worker, answer);
+        answered.set(worker, answer);
       }),
     );
-    return AggregatorRegistry.aggregate(answers.filter((answer) => answer !== undefined)).metrics();
+    return AggregatorRegistry.aggregate(this.#totals.withOthers(answered)).metrics();
   }
 
   /** Slots a worker serves: a ready one, or during a rolling restart the one it is replacing. */

@@ -192,7 +192,7 @@ describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
     assert.deepEqual(await rampart.stop(), { code: 0, signal: null });
   });
 
-  test("SIGUSR2 replaces every worker under load without refusing a connection", async () => {
+  test("SIGUSR2 replaces every worker under load without refusing a connection, and no counter falls", async () => {
     const upstream = await backend();
     const setup = await files();
     await setup.write(config(upstream.url, { log: { access: false } }));
@@ -203,6 +203,8 @@ describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
     const load = startLoad({ port: setup.httpsPort, ratePerSecond: 20, timeoutMs: 5_000 });
     // The admin listener keeps answering meanwhile: ready (every slot has a worker serving) and metrics.
     const admin: { path: string; status: number; ms: number; workersReady?: number }[] = [];
+    // rampart_requests_total summed over its series, at each scrape: a drop is what Prometheus reads as a reset.
+    const requestTotals: number[] = [];
     let rolling = true;
     const monitor = (async () => {
       while (rolling) {
@@ -212,6 +214,7 @@ describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
         const scraped = Date.now();
         const text = await fetchMetrics(setup.adminPort).catch(() => "");
         admin.push({ path: "/metrics", status: text.includes("rampart_workers_ready") ? 200 : 0, ms: Date.now() - scraped, workersReady: metricValue(text, "rampart_workers_ready") });
+        if (text !== "") requestTotals.push(sumOfSeries(text, "rampart_requests_total"));
         await sleep(100);
       }
     })();
@@ -232,6 +235,9 @@ describe("workers: 2 (node:cluster, no Redis)", { timeout: 60_000 }, () => {
     );
     const outcomes = await load.stop();
     assert.ok(outcomes.length >= 30, `requests sent: ${outcomes.length}`);
+    const falls = requestTotals.flatMap((total, index) => (index > 0 && total < requestTotals[index - 1]! ? [`${requestTotals[index - 1]} → ${total}`] : []));
+    assert.deepEqual(falls, [], `rampart_requests_total never falls across the restart (${requestTotals.join(", ")})`);
+    assert.ok(requestTotals.at(-1)! >= outcomes.length - 5, `the total counts the requests of the replaced workers too: ${requestTotals.at(-1)} of ${outcomes.length}`);
     assert.deepEqual(outcomes.filter(failed), [], `no failed or refused request (${describeOutcomes(outcomes)})`);
     const now = rampart.workerPids();
     assert.equal(now.length, 2, `two workers: ${now.join(",")}`);
@@ -327,3 +333,10 @@ function requestFrom(port: number, localAddress: string, path: string, agent: ht
   });
 }
 
+function sumOfSeries(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
