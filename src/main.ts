@@ -1,6 +1,7 @@
 // Composition root: wires config, listeners, TLS, the request pipeline, the admin API and shutdown.
 // Everything that depends on the config file lives in a Generation (assembly/generation.ts) that a reload
 // replaces atomically; what must outlive a reload (listeners, metrics, the forwarder) lives here.
+import { readFileSync } from "node:fs";
 import { isIP, type AddressInfo } from "node:net";
 import type http from "node:http";
 import type { Http2Server } from "node:http2";
@@ -26,6 +27,7 @@ import { createSharedState, type SharedState } from "./state/shared-state.js";
 import { buildGeneration, retiredServices, type Generation } from "./assembly/generation.js";
 import { Forwarder } from "./proxy/forwarder.js";
 import { adminApi, type ReloadResult } from "./admin/admin-api.js";
+import { ConfigHistory } from "./admin/config-history.js";
 import { createAdminServer, listenAdmin } from "./admin/admin-server.js";
 import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
 import { alpnChallengeFilter } from "./tls/acme/alpn-challenge.js";
@@ -67,6 +69,8 @@ export interface GatewayAddresses {
 
 export class Gateway {
   readonly metrics: GatewayMetrics;
+  /** Config generation and the last reload's result, for GET /api/status. */
+  readonly configHistory: ConfigHistory;
   readonly logger: Logger;
   readonly #accessLog: AccessLog;
   #generation: Generation;
@@ -101,8 +105,9 @@ export class Gateway {
     private readonly options: GatewayOptions,
     config: Config,
   ) {
-    this.metrics = new GatewayMetrics({ countReloads: options.primary === undefined });
+    this.metrics = new GatewayMetrics({ countReloads: options.primary === undefined, version: packageVersion() });
     this.#targets = new TargetRegistry(this.metrics);
+    this.configHistory = new ConfigHistory(config);
     this.logger = options.logger ?? createLogger(config.log.level);
     this.#accessLog = new AccessLog(options.accessLog);
     this.#forwarder = new Forwarder({
@@ -180,6 +185,7 @@ export class Gateway {
       const problems = problemsOf(error);
       this.metrics.configReloads.inc({ result: "failure" });
       this.logger.error({ problems }, "config reload rejected; the running config stays in force");
+      this.configHistory.failed(problems);
       return { ok: false, problems };
     }
     const previous = this.#generation;
@@ -199,6 +205,8 @@ export class Gateway {
     this.#acme?.setDomains(acmeDomains(config));
     const restartRequired = restartOnlyChanges(previous.config, config);
     this.metrics.configReloads.inc({ result: "success" });
+    this.configHistory.reloaded(config, restartRequired);
+    this.metrics.lastReloadSuccess.setToCurrentTime();
     this.logger.info({ routes: config.routes.length, services: next.services.size, restartRequired }, "config reloaded");
     // A worker's primary reports for the fleet (and applies listen and tls.* by replacing workers).
     if (restartRequired.length > 0 && this.options.primary === undefined) this.logger.warn({ keys: restartRequired }, "changed keys that apply only after a restart");
@@ -458,6 +466,15 @@ export class Gateway {
 function acmeDomains(config: Config): string[] {
   const named = config.tls.acme.domains.length > 0 ? config.tls.acme.domains : config.routes.flatMap((route) => route.match.host ?? []);
   return [...new Set(named)].filter((host) => !host.startsWith("*.") && !host.startsWith("[") && isIP(host) === 0 && host !== "localhost");
+}
+
+/** package.json's version (dist/src/main.js sits two levels below it). */
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
 }
 
 function formatAddress(address: AddressInfo): string {

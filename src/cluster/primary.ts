@@ -23,6 +23,8 @@ import { createAdminServer, listenAdmin, type AdminReply, type AdminRequest, typ
 import { IpcPeer } from "../state/ipc.js";
 import { StateHost } from "../state/state-host.js";
 import { mergeUpstreamViews, type UpstreamRow } from "../admin/upstreams-view.js";
+import { ConfigHistory } from "../admin/config-history.js";
+import { fleetStatus, type WorkerStatus } from "../admin/admin-status.js";
 
 const CRASH_WINDOW_MS = 60_000;
 const CRASH_LOOP_LIMIT = 10;
@@ -44,6 +46,11 @@ interface Slot {
   previous: { readonly worker: Worker; readonly peer: IpcPeer } | undefined;
 }
 
+/** Keys workers read when they start: a reload applies them by replacing the workers one at a time. */
+function rolledByWorkers(key: string): boolean {
+  return key === "listen" || key.startsWith("tls.") || key.startsWith("http2.");
+}
+
 export function workerCount(config: Config): number {
   return config.workers === "auto" ? availableParallelism() : config.workers;
 }
@@ -53,10 +60,13 @@ export class Primary {
   readonly #peers = new Map<Worker, IpcPeer>();
   readonly #registry = new Registry();
   readonly #totals = new CounterTotals<Worker>();
+  readonly #lastReload = new Gauge({ name: "rampart_config_last_reload_success_timestamp_seconds", help: "When the configuration was last loaded successfully (start or reload), Unix seconds.", registers: [this.#registry] });
   readonly #reloads = new Counter({ name: "rampart_config_reloads_total", help: "Configuration reloads after the initial load, by result (success, failure).", labelNames: ["result"] as const, registers: [this.#registry] });
   readonly #restarts = new Counter({ name: "rampart_worker_restarts_total", help: "Workers restarted after they died.", registers: [this.#registry] });
   readonly #workersUp = new Gauge({ name: "rampart_workers_ready", help: "Workers serving now.", registers: [this.#registry] });
   readonly #state: StateHost | undefined;
+  /** Config generation and the last reload's result, for GET /api/status. */
+  readonly #history: ConfigHistory;
   readonly logger: Logger;
   #config: Config;
   #stopping = false;
@@ -67,9 +77,11 @@ export class Primary {
     config: Config,
   ) {
     this.#config = config;
+    this.#history = new ConfigHistory(config, rolledByWorkers);
     this.logger = createLogger(config.log.level).child({ role: "primary" });
     this.#state = config.store.kind === "memory" ? new StateHost(config, this.logger) : undefined;
     for (const result of ["success", "failure"]) this.#reloads.inc({ result }, 0);
+    this.#lastReload.setToCurrentTime();
   }
 
   static async start(configFile: string): Promise<Primary> {
@@ -207,6 +219,11 @@ export class Primary {
       if (views.length === 0) return { status: 503, body: { error: "no_worker_ready" } };
       return { status: 200, body: mergeUpstreamViews(views) };
     }
+    if (request.method === "GET" && request.path === "/api/status") {
+      // Each worker reports what it sees; the primary adds itself, its workers and its reloads.
+      const answers = this.#readyPeers().map((peer) => peer.call<AdminReply>("admin", request, body));
+      return fleetStatus(answers, { pid: process.pid, uptimeSeconds: Math.round(process.uptime()), config: this.#history.status(), workers: this.#workerStatus() });
+    }
     // Everything else is answered by a worker: bans and certificates are shared, so any one will do.
     const slot = this.#slots.find((each) => each.ready && each.peer !== undefined);
     if (slot === undefined) return { status: 503, body: { error: "no_worker_ready" } };
@@ -225,6 +242,7 @@ export class Primary {
       const problems = problemsOf(error);
       this.#reloads.inc({ result: "failure" });
       this.logger.error({ problems }, "config reload rejected; the running config stays in force");
+      this.#history.failed(problems);
       return { ok: false, problems };
     }
     const previous = this.#config;
@@ -234,14 +252,17 @@ export class Primary {
     if (failed.length > 0) {
       this.#reloads.inc({ result: "failure" });
       this.logger.error({ failed: failed.length }, "some workers did not take the new config");
+      this.#history.failed([`${failed.length} worker(s) did not take the new config`]);
       return { ok: false, problems: [`${failed.length} worker(s) did not take the new config`] };
     }
     // Workers read listen, tls.* and http2.* when they start: replacing them one at a time applies those with no
     // downtime. What the primary itself holds (workers, watch, store, bans) needs a restart of Rampart.
     const changed = restartOnlyChanges(previous, config);
-    const rolled = changed.filter((key) => key === "listen" || key.startsWith("tls.") || key.startsWith("http2."));
+    const rolled = changed.filter(rolledByWorkers);
     const restartRequired = changed.filter((key) => !rolled.includes(key));
     this.#reloads.inc({ result: "success" });
+    this.#lastReload.setToCurrentTime();
+    this.#history.reloaded(config, restartRequired);
     this.logger.info({ workers: results.length, restartRequired }, "config reloaded");
     if (restartRequired.length > 0) this.logger.warn({ keys: restartRequired }, "changed keys that apply only after a restart");
     if (rolled.length > 0) {
@@ -319,6 +340,16 @@ export class Primary {
       }),
     );
     return AggregatorRegistry.aggregate(this.#totals.withOthers(answered)).metrics();
+  }
+
+  /** Each slot's worker for GET /api/status. */
+  #workerStatus(): WorkerStatus[] {
+    return this.#slots.map((slot) => ({
+      index: slot.index,
+      pid: slot.worker?.process.pid ?? null,
+      state: slot.givenUp ? "given-up" : slot.ready || slot.previous !== undefined ? "ready" : slot.worker !== undefined ? "starting" : "down",
+      recentCrashes: slot.crashes.length,
+    }));
   }
 
   /** Slots a worker serves: a ready one, or during a rolling restart the one it is replacing. */

@@ -121,6 +121,12 @@ export class GatewayMetrics {
     labelNames: ["route", "kind"] as const,
     registers: [this.registry],
   });
+  readonly upstreamErrors = new Counter({
+    name: "rampart_upstream_errors_total",
+    help: "Failed upstream attempts and 5xx answers, by service, target and kind (connect, reset, timeout, tls, status_5xx).",
+    labelNames: ["service", "target", "kind"] as const,
+    registers: [this.registry],
+  });
   readonly bansActive = new Gauge({
     name: "rampart_bans_active",
     help: "Bans in force in this instance's ban list.",
@@ -166,6 +172,7 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
   readonly configReloads: Counter<"result">;
+  readonly lastReloadSuccess: Gauge;
   readonly clientErrors = new Counter({
     name: "rampart_client_errors_total",
     help: "Requests refused before routing because they were malformed, too large or too slow, by status code.",
@@ -200,13 +207,26 @@ export class GatewayMetrics {
    * `countReloads: false` in a node:cluster worker: the primary counts reloads (it also sees the invalid
    * files that never reach a worker), so the workers' registries leave the counter out.
    */
-  constructor(options: { defaultMetrics?: boolean; countReloads?: boolean } = {}) {
+  constructor(options: { defaultMetrics?: boolean; countReloads?: boolean; version?: string } = {}) {
     this.configReloads = new Counter({
       name: "rampart_config_reloads_total",
       help: "Configuration reloads after the initial load, by result (success, failure).",
       labelNames: ["result"] as const,
       registers: options.countReloads === false ? [] : [this.registry],
     });
+    this.lastReloadSuccess = new Gauge({
+      name: "rampart_config_last_reload_success_timestamp_seconds",
+      help: "When the configuration was last loaded successfully (start or reload), Unix seconds.",
+      registers: options.countReloads === false ? [] : [this.registry],
+    });
+    this.lastReloadSuccess.setToCurrentTime();
+    new Gauge({
+      name: "rampart_build_info",
+      help: "1, labelled with the Rampart version and the Node.js version it runs on.",
+      labelNames: ["version", "node"] as const,
+      aggregator: "first",
+      registers: [this.registry],
+    }).set({ version: options.version ?? "unknown", node: process.version }, 1);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     // Series that exist from the start, so dashboards and alerts see 0 rather than "no data".
     for (const reason of ["banned", "denied", "connection_limit"]) this.connectionsRejected.inc({ reason }, 0);

@@ -63,7 +63,10 @@ export class Forwarder {
       ctx.upstreamResponded = true;
       const status = proxyRes.statusCode ?? 502;
       // A 5xx is the target's last error for /api/upstreams (and the breaker's "opened" log line).
-      if (status >= 500 && ctx.target !== undefined) ctx.target.lastError = `status ${status}`;
+      if (status >= 500 && ctx.target !== undefined) {
+        ctx.target.lastError = `status ${status}`;
+        ctx.target.metrics.status5xx.inc();
+      }
       const settle = ctx.settleBreaker;
       if (settle !== undefined) {
         ctx.settleBreaker = undefined;

@@ -88,7 +88,10 @@ export function forwardHttp2(ctx: RequestContext, target: Target, service: Servi
     clearTimeout(timer);
     ctx.upstreamResponded = true;
     const status = Number(headers[":status"] ?? 502);
-    if (status >= 500) target.lastError = `status ${status}`;
+    if (status >= 500) {
+      target.lastError = `status ${status}`;
+      target.metrics.status5xx.inc();
+    }
     const settle = ctx.settleBreaker;
     if (settle !== undefined) {
       ctx.settleBreaker = undefined;

@@ -3,7 +3,7 @@
 // service's retry budget); otherwise the typed error goes to the error mapper, and the target keeps it
 // as its last error for /api/upstreams.
 import type { RouteStageFactory } from "./stage-factory.js";
-import { mapError, GatewayError, upstreamErrorCode, replies } from "../pipeline/answers.js";
+import { mapError, GatewayError, upstreamErrorCode, replies, type ErrorCode } from "../pipeline/answers.js";
 import { HANDLED, type RequestContext } from "../pipeline/context.js";
 import { stripRoutePrefix } from "../routing/route.js";
 import { endAttempt } from "../pipeline/attempt.js";
@@ -39,6 +39,8 @@ export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metr
       if (failed === undefined) return;
       const code = upstreamErrorCode(error);
       failed.lastError = `${code}: ${error.message}`;
+      const kind = errorKind(code, error);
+      if (kind !== undefined) metrics.upstreamErrors.inc({ service: service.name, target: failed.key, kind });
       // A full pool says our clients hold its sockets, not that the target fails: no breaker verdict.
       endAttempt(ctx, code === "UPSTREAM_POOL_TIMEOUT" ? undefined : error);
 
@@ -78,3 +80,21 @@ export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metr
     },
   };
 };
+
+const TLS_ERROR = /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ERR_OSSL)/;
+
+/** rampart_upstream_errors_total's kind; undefined for a full pool (our clients' doing, not the target's). */
+function errorKind(code: ErrorCode, error: Error): "connect" | "reset" | "timeout" | "tls" | undefined {
+  if (TLS_ERROR.test((error as NodeJS.ErrnoException).code ?? "")) return "tls";
+  switch (code) {
+    case "UPSTREAM_CONNECT_FAILED":
+      return "connect";
+    case "UPSTREAM_CONNECT_TIMEOUT":
+    case "UPSTREAM_RESPONSE_TIMEOUT":
+      return "timeout";
+    case "UPSTREAM_POOL_TIMEOUT":
+      return undefined;
+    default:
+      return "reset";
+  }
+}

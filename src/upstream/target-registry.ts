@@ -21,6 +21,7 @@ export class TargetRegistry {
         upstreamDuration: m.upstreamDuration.create({ service, target: label }),
         healthy: m.upstreamHealthy.labels(service, label),
         breakerState: m.breakerState.labels(service, label),
+        status5xx: m.upstreamErrors.labels(service, label, "status_5xx"),
       });
       this.#targets.set(key, target);
     }
@@ -36,6 +37,7 @@ export class TargetRegistry {
       const labels = { service: target.service, target: target.key };
       this.metrics.upstreamHealthy.remove(labels);
       this.metrics.breakerState.remove(labels);
+      for (const kind of ["connect", "reset", "timeout", "tls", "status_5xx"]) this.metrics.upstreamErrors.remove({ ...labels, kind });
     }
   }
 

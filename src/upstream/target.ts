@@ -9,6 +9,8 @@ export interface TargetMetrics {
   readonly upstreamDuration: { observe(seconds: number): void };
   readonly healthy: { set(value: number): void };
   readonly breakerState: { set(value: number): void };
+  /** rampart_upstream_errors_total{kind="status_5xx"} for this target. */
+  readonly status5xx: { inc(): void };
 }
 
 export type BreakerState = "closed" | "half-open" | "open";

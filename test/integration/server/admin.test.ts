@@ -27,6 +27,9 @@ describe("admin listener", () => {
     assert.match(text, /rampart_upstream_request_duration_seconds_count\{service="app",target="127\.0\.0\.1:\d+"\} [1-9]/);
     assert.match(text, /rampart_requests_total\{route="app",method="OTHER",code="200"\} 1/);
     assert.match(text, /rampart_connections_rejected_total\{reason="banned"\} 0/);
+    assert.match(text, new RegExp(`rampart_build_info\\{version="\\d+\\.\\d+\\.\\d+",node="${process.version.replace(/\./g, "\\.")}"\\} 1`));
+    assert.match(text, /rampart_config_last_reload_success_timestamp_seconds \d+/);
+    assert.match(text, /rampart_connections_open\{listener="https"\} \d/);
     assert.match(text, /process_cpu_user_seconds_total/);
     assert.match(text, /nodejs_eventloop_lag_seconds/);
     assert.doesNotMatch(text, /path-123/);
@@ -69,6 +72,8 @@ describe("admin listener", () => {
 
     const metrics = (await request({ port: suite.gw.adminPort, path: "/metrics" })).body;
     assert.match(metrics, /rampart_config_reloads_total\{result="success"\} 1/);
+    const reloadedAt = Number(/^rampart_config_last_reload_success_timestamp_seconds (\S+)$/m.exec(metrics)?.[1]);
+    assert.ok(Math.abs(reloadedAt - Date.now() / 1000) < 30, `the successful reload's time: ${reloadedAt}`);
     assert.match(metrics, /rampart_config_reloads_total\{result="failure"\} 1/);
   });
 });

@@ -199,6 +199,9 @@ describe("failover", () => {
     assert.ok((await upstreams(gw)).every((u) => u.healthy));
     const metrics = await fetchMetrics(gw.adminPort);
     assert.equal(metricSample(metrics, "rampart_upstream_retries_total", { service: "app", result: "sent" }), 3);
+    // Six refused connects (three requests, each tried on both targets), counted per target as connect errors.
+    const connectErrors = ports.map((port) => metricSample(metrics, "rampart_upstream_errors_total", { service: "app", target: `127.0.0.1:${port}`, kind: "connect" }) ?? 0);
+    assert.equal(connectErrors[0]! + connectErrors[1]!, 6, `connect errors per target: ${connectErrors.join(", ")}`);
   });
 
   test("panic threshold: with 2 of 3 targets failing their checks, panicThreshold 50 spreads load over all three; without it the survivor takes everything", async () => {

@@ -30,6 +30,7 @@ function makeTarget(url: string): { target: Target; gauge: number[] } {
     upstreamDuration: { observe: () => {} },
     healthy: { set: (value: number) => void gauge.push(value) },
     breakerState: { set: () => {} },
+    status5xx: { inc: () => {} },
   });
   return { target, gauge };
 }

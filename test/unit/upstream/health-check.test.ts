@@ -80,6 +80,7 @@ describe("HealthChecker lifecycle", () => {
       upstreamDuration: { observe: () => {} },
       healthy: { set: (value: number) => void gauge.push(value) },
       breakerState: { set: () => {} },
+      status5xx: { inc: () => {} },
     });
     target.healthy = false; // as a previous checker left it
     const config = { path: "/health", grpc: false, interval: 60_000, timeout: 1_000, healthyThreshold: 2, unhealthyThreshold: 3, expectStatus: { min: 200, max: 399 } };

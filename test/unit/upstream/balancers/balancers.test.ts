@@ -13,6 +13,7 @@ const METRICS: TargetMetrics = {
   upstreamDuration: { observe() {} },
   healthy: { set() {} },
   breakerState: { set() {} },
+  status5xx: { inc() {} },
 };
 const NOW = 1_700_000_000_000;
 const SLOW_START = 30_000;
