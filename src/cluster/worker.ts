@@ -21,6 +21,7 @@ export async function runWorker(configFile: string): Promise<void> {
     reload: (text?: string) => started().reload(text),
     readiness: () => started().readiness(),
     metrics: () => started().metrics.registry.getMetricsAsJSON(),
+    reopenLogs: () => started().reopenLogs(),
     admin: (request: AdminRequest, body: unknown) => (api ??= adminApi(started()))(request, body),
     shutdown: () => {
       // Answer first, then drain: the primary waits for this worker's exit, not for the reply.

@@ -1,9 +1,9 @@
-// The access log: one JSON line per request, in the same shape as pino's lines (level 30, ISO time)
+// The access log: one JSON line per request, in the same shape as pino's lines ("level":"info", ISO time)
 // so one log pipeline reads both. Built by hand rather than through pino because it runs on every
 // request: a fixed line shape needs no generic serialiser, the timestamp is formatted once per
 // millisecond, and lines are batched so the file descriptor sees one write per ~32 KiB, not one per
 // request. Lines reach the sink within a second even when traffic is quiet.
-import { destination } from "pino";
+import { logDestination } from "./logger.js";
 
 export interface AccessRecord {
   readonly requestId: string;
@@ -21,6 +21,11 @@ export interface AccessRecord {
   readonly fault?: string;
   /** The client connection's protocol: http/1.1, h2 or h2c (absent for answers given before parsing). */
   readonly protocol?: string;
+  readonly userAgent?: string;
+  /** From sending the last attempt upstream to the end of its response, ms; absent when nothing went upstream. */
+  readonly upstreamMs?: number;
+  /** Upstream attempts (retries included); absent when nothing went upstream. */
+  readonly attempts?: number;
 }
 
 /** Where lines go: stdout by default; tests pass a sink that collects them. */
@@ -43,17 +48,15 @@ export class AccessLog {
   readonly #sink: LineSink;
   readonly #batchBytes: number;
   readonly #timer: NodeJS.Timeout;
-  readonly #prefix = `{"level":30,"pid":${process.pid},"msg":"request","time":"`;
+  readonly #prefix = `{"level":"info","pid":${process.pid},"msg":"request","time":"`;
   #pending = "";
   #clockMs = 0;
   #clockText = "";
 
-  /** With a sink of its own (tests), every line is written at once; stdout is batched. */
+  /** With a sink of its own (tests), every line is written at once; stdout or a file is batched. */
   constructor(sink?: LineSink) {
     if (sink === undefined) {
-      const out = destination({ dest: 1, sync: false });
-      out.on("error", () => {}); // a full disk or a closed pipe must not take the gateway down
-      this.#sink = out;
+      this.#sink = logDestination(1);
       this.#batchBytes = BATCH_BYTES;
     } else {
       this.#sink = sink;
@@ -73,8 +76,10 @@ export class AccessLog {
     line += ',"host":' + quote(record.host) + ',"path":' + quote(record.path);
     if (record.protocol !== undefined) line += ',"protocol":"' + record.protocol + '"';
     line += ',"status":' + record.status + ',"bytes":' + record.bytes + ',"durationMs":' + record.durationMs;
+    if (record.userAgent !== undefined) line += ',"userAgent":' + quote(record.userAgent);
     if (record.route !== undefined) line += ',"route":' + quote(record.route);
     if (record.target !== undefined) line += ',"target":' + quote(record.target);
+    if (record.attempts !== undefined) line += ',"attempts":' + record.attempts + ',"upstreamMs":' + record.upstreamMs;
     if (record.failure !== undefined) line += ',"failure":"' + record.failure + '"';
     if (record.fault !== undefined) line += ',"fault":"' + record.fault + '"';
     this.#pending += line + "}\n";

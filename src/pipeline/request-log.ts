@@ -13,7 +13,8 @@ const CLIENT_CLOSED = 499;
 export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, enabled: () => boolean, judge: OffenceTracker) {
   const unmatched = metrics.forRoute("-");
   return (ctx: RequestContext): void => {
-    const seconds = (performance.now() - ctx.startedAt) / 1000;
+    const now = performance.now();
+    const seconds = (now - ctx.startedAt) / 1000;
     const status = statusOf(ctx);
     const method = methodLabel(ctx.req.method);
     const route = ctx.route;
@@ -38,6 +39,9 @@ export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, e
       path: ctx.path,
       status,
       bytes: ctx.isHttp2 ? ctx.sentBytes : ((ctx.socket as { bytesWritten?: number }).bytesWritten ?? 0) - ctx.bytesWrittenBefore,
+      userAgent: ctx.req.headers["user-agent"],
+      attempts: ctx.target === undefined ? undefined : (ctx.tried?.length ?? 0) + 1,
+      upstreamMs: ctx.target === undefined ? undefined : Math.round((now - ctx.upstreamStartedAt) * 100) / 100,
       protocol: ctx.protocol,
       durationMs: Math.round(seconds * 100_000) / 100,
       route: route?.name,
