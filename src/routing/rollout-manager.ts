@@ -38,6 +38,8 @@ interface Controller extends RolloutRecorder {
   judged: number;
   /** Set once the controller was replaced or stopped: its pending work is dropped. */
   retired: boolean;
+  /** `to`'s place among the split's sides (a reload may reorder them). */
+  toIndex: number;
 }
 
 export class RolloutManager {
@@ -64,11 +66,11 @@ export class RolloutManager {
     if (existing !== undefined && existing.config.from === config.from && existing.config.to === config.to) {
       existing.config = config;
       existing.weights = weights;
+      existing.toIndex = weights.indexOf(config.to);
       if (existing.current !== undefined) this.#apply(existing, existing.current);
       return existing;
     }
     if (existing !== undefined) existing.retired = true;
-    const toIndex = weights.indexOf(config.to);
     const now = Date.now();
     const controller: Controller = {
       route,
@@ -79,8 +81,9 @@ export class RolloutManager {
       localInterval: Math.floor(now / config.interval),
       judged: Math.floor(now / config.interval) - 1,
       retired: false,
+      toIndex: weights.indexOf(config.to),
       record(side, status, seconds) {
-        if (side !== toIndex) return;
+        if (side !== this.toIndex) return;
         const local = this.local;
         local[0]!++;
         if (status < 500) local[1]!++;
@@ -210,7 +213,8 @@ export class RolloutManager {
       if (current.state !== "progressing" || controller.retired) return;
       const figures = figuresOf(counts);
       const { result, record } = decide(config, current, figures, new Date(now));
-      await this.store.put(record);
+      // An operator's pause or abort written meanwhile (through any instance) wins over this decision.
+      if (!(await this.store.replace(current, record))) return;
       this.#apply(controller, record);
       this.metrics.rolloutDecisions.inc({ route, result });
       this.logger.info({ route, result, weight: record.weight, state: record.state, requests: figures.requests, successRate: figures.successRate, p99Ms: figures.p99Ms, reason: record.reason }, "rollout decision");

@@ -95,6 +95,10 @@ export class IpcRolloutStore implements RolloutStore {
     return this.primary.call("rollouts.put", record);
   }
 
+  replace(expected: RolloutRecord, next: RolloutRecord): Promise<boolean> {
+    return this.primary.call<boolean>("rollouts.replace", expected, next);
+  }
+
   addCounts(route: string, interval: number, counts: readonly number[]): Promise<void> {
     return this.primary.call("rollouts.addCounts", route, interval, counts);
   }

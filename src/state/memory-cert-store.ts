@@ -52,10 +52,13 @@ export class MemoryCertStore implements CertStore {
   }
 
   acquireLock(name: string, ttlMs: number): Promise<string | undefined> {
+    const now = Date.now();
+    // Locks nobody releases (a rollout keeps each interval's lock until it expires) must not pile up.
+    for (const [lockName, lock] of this.#locks) if (lock.expires <= now) this.#locks.delete(lockName);
     const held = this.#locks.get(name);
-    if (held !== undefined && held.expires > Date.now()) return Promise.resolve(undefined);
+    if (held !== undefined && held.expires > now) return Promise.resolve(undefined);
     const token = randomUUID();
-    this.#locks.set(name, { token, expires: Date.now() + ttlMs });
+    this.#locks.set(name, { token, expires: now + ttlMs });
     return Promise.resolve(token);
   }
 

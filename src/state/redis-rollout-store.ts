@@ -3,6 +3,11 @@
 import type { RedisClient } from "./redis.js";
 import type { RolloutRecord, RolloutStore } from "./rollout-store.js";
 
+/** Compare-and-set in one step: a decision never overwrites an operator's action taken meanwhile. */
+const REPLACE = `local stored = redis.call("GET", KEYS[1])
+if stored == false or stored == ARGV[1] then redis.call("SET", KEYS[1], ARGV[2]) return 1 end
+return 0`;
+
 /** Counts of an interval nobody judged are dropped after this long. */
 const COUNTS_TTL_S = 3_600;
 
@@ -23,6 +28,11 @@ export class RedisRolloutStore implements RolloutStore {
 
   async put(record: RolloutRecord): Promise<void> {
     await this.client.set(`${this.#prefix}${record.route}`, JSON.stringify(record));
+  }
+
+  async replace(expected: RolloutRecord, next: RolloutRecord): Promise<boolean> {
+    const replaced = await this.client.eval(REPLACE, 1, `${this.#prefix}${expected.route}`, JSON.stringify(expected), JSON.stringify(next));
+    return replaced === 1;
   }
 
   async addCounts(route: string, interval: number, counts: readonly number[]): Promise<void> {

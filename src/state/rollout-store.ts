@@ -26,6 +26,8 @@ export interface RolloutRecord {
 export interface RolloutStore {
   get(route: string): Promise<RolloutRecord | undefined>;
   put(record: RolloutRecord): Promise<void>;
+  /** Writes `next` only if the stored record is still `expected` (an operator may have acted meanwhile). */
+  replace(expected: RolloutRecord, next: RolloutRecord): Promise<boolean>;
   /** Adds one instance's counts for an interval (same length as every other add for it). */
   addCounts(route: string, interval: number, counts: readonly number[]): Promise<void>;
   /** The fleet's counts for an interval; gone once read. */
@@ -58,6 +60,13 @@ export class MemoryRolloutStore implements RolloutStore {
       await rename(temporary, this.#file);
     });
     await this.#writing;
+  }
+
+  async replace(expected: RolloutRecord, next: RolloutRecord): Promise<boolean> {
+    const stored = (await this.#load()).get(expected.route);
+    if (stored !== undefined && JSON.stringify(stored) !== JSON.stringify(expected)) return false;
+    await this.put(next);
+    return true;
   }
 
   async addCounts(route: string, interval: number, counts: readonly number[]): Promise<void> {

@@ -63,6 +63,7 @@ export class StateHost {
       "certs.releaseLock": (name: string, token: string) => certs.releaseLock(name, token),
       "rollouts.get": async (route: string) => (await this.#rollouts.get(route)) ?? null,
       "rollouts.put": (record: RolloutRecord) => this.#rollouts.put(record),
+      "rollouts.replace": (expected: RolloutRecord, next: RolloutRecord) => this.#rollouts.replace(expected, next),
       "rollouts.addCounts": (route: string, interval: number, counts: number[]) => this.#rollouts.addCounts(route, interval, counts),
       "rollouts.takeCounts": (route: string, interval: number) => this.#rollouts.takeCounts(route, interval),
     };
