@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { loadConfigFile, loadConfigText, problemsOf } from "./config/load.js";
 import { restartOnlyChanges } from "./config/reload-scope.js";
 import type { Config } from "./config/schema.js";
-import { createLogger, type Logger } from "./observability/logger.js";
+import { createLogger, logDestination, type Logger } from "./observability/logger.js";
 import { AccessLog, type LineSink } from "./observability/access-log.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { requestObserver } from "./pipeline/request-log.js";
@@ -73,6 +73,7 @@ export class Gateway {
   readonly configHistory: ConfigHistory;
   readonly logger: Logger;
   readonly #accessLog: AccessLog;
+  readonly #reopenables: readonly { reopen(): void }[];
   #generation: Generation;
   #certificates!: CertificateResolver;
   #acme: AcmeManager | undefined;
@@ -108,8 +109,12 @@ export class Gateway {
     this.metrics = new GatewayMetrics({ countReloads: options.primary === undefined, version: packageVersion() });
     this.#targets = new TargetRegistry(this.metrics);
     this.configHistory = new ConfigHistory(config);
-    this.logger = options.logger ?? createLogger(config.log.level);
-    this.#accessLog = new AccessLog(options.accessLog);
+    // log.file: both logs append to it, each through its own stream, reopened on SIGUSR1 (reopenLogs).
+    const file = config.log.file === "" ? undefined : config.log.file;
+    const fileStreams = file === undefined ? [] : [logDestination(file), logDestination(file)];
+    this.#reopenables = fileStreams;
+    this.logger = options.logger ?? createLogger(config.log.level, fileStreams[0] ?? 1);
+    this.#accessLog = new AccessLog(options.accessLog ?? fileStreams[1]);
     this.#forwarder = new Forwarder({
       logger: this.logger,
       hsts: () => this.config.tls.hsts,
@@ -369,6 +374,13 @@ export class Gateway {
 
   get bans(): BanManager {
     return this.#bans;
+  }
+
+  /** After logrotate moved log.file (SIGUSR1): write to a new file at the configured path. */
+  reopenLogs(): void {
+    this.#accessLog.flush();
+    for (const stream of this.#reopenables) stream.reopen();
+    this.logger.info({ file: this.config.log.file }, "log file reopened");
   }
 
   get rollouts(): RolloutManager {

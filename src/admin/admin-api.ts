@@ -7,13 +7,17 @@ import type { UpstreamRow } from "./upstreams-view.js";
 import { banHandlers } from "./admin-bans.js";
 import { rolloutHandlers } from "./admin-rollouts.js";
 import type { RolloutManager } from "../routing/rollout-manager.js";
+import { statusHandler, type StatusSubject } from "./admin-status.js";
 
 /** restartRequired: changed keys that apply only after a restart (config/reload-scope.ts). */
 export type ReloadResult = { readonly ok: true; readonly restartRequired: readonly string[] } | { readonly ok: false; readonly problems: readonly string[] };
 
-/** What the admin API reads and drives: the running gateway, seen from below (it never imports main). */
-export interface AdminSubject {
-  readonly generation: { readonly services: ReadonlyMap<string, Service> };
+/**
+ * What the admin API reads and drives: the running gateway, seen from below (it never imports main).
+ * GET /api/status also reads the running config, the metrics registry and the config history.
+ */
+export interface AdminSubject extends StatusSubject {
+  readonly generation: StatusSubject["generation"] & { readonly services: ReadonlyMap<string, Service> };
   readonly certificates: Pick<CertificateResolver, "list">;
   readonly bans: BanManager;
   readonly rollouts: Pick<RolloutManager, "list" | "act">;
@@ -39,6 +43,7 @@ export function adminApi(gateway: AdminSubject): AdminApi {
       }),
     ],
     ["GET /api/certificates", () => ({ status: 200, body: gateway.certificates.list() })],
+    ["GET /api/status", statusHandler(gateway)],
     ...banHandlers(() => gateway.bans),
     ...rolloutHandlers(() => gateway.rollouts),
     [

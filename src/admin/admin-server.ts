@@ -1,10 +1,12 @@
-// The admin listener: metrics, liveness, readiness and the operator API. Never gated, never limited,
-// loopback by default; off loopback the config requires adminToken, which then guards /api/*.
+// The admin listener: the status page, metrics, liveness, readiness and the operator API. Never gated,
+// never limited, loopback by default; off loopback the config requires adminToken, which then guards
+// /api/*. The status page (GET /) holds no data and is served without the token; its script sends it.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import type { ListenAddress } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
+import { STATUS_PAGE } from "./status-page.js";
 
 export type AdminReply = { readonly status: number; readonly body: unknown };
 /** What an API handler sees of the request: plain data, so a cluster primary can relay it to a worker. */
@@ -55,8 +57,18 @@ export function createAdminServer(options: AdminOptions, logger: Logger): http.S
   });
 }
 
-async function handle(req: http.IncomingMessage, options: AdminOptions): Promise<AdminReply | { raw: string; contentType: string }> {
+/** A reply that is not JSON: the page, the metrics text. */
+interface RawReply {
+  readonly raw: string;
+  readonly contentType: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+async function handle(req: http.IncomingMessage, options: AdminOptions): Promise<AdminReply | RawReply> {
   const path = (req.url ?? "/").split("?")[0]!;
+  if ((req.method === "GET" || req.method === "HEAD") && path === "/") {
+    return { raw: STATUS_PAGE.html, contentType: STATUS_PAGE.headers["content-type"]!, headers: STATUS_PAGE.headers };
+  }
   if (req.method === "GET" && path === "/metrics") {
     const { contentType, text } = await options.metrics();
     return { raw: text, contentType };
@@ -67,6 +79,10 @@ async function handle(req: http.IncomingMessage, options: AdminOptions): Promise
     return { status: ready ? 200 : 503, body: { status: ready ? "ready" : "not_ready", ...detail } };
   }
   if (!path.startsWith("/api/")) return { status: 404, body: { error: "not_found" } };
+  // A browser says where a request comes from: another site's page (a form or fetch aimed at a loopback
+  // admin listener without a token) is refused. The status page's own requests are same-origin.
+  const site = req.headers["sec-fetch-site"];
+  if (site === "cross-site" || site === "same-site") return { status: 403, body: { error: "cross_site_request" } };
   if (!authorized(req, options.token())) return { status: 401, body: { error: "unauthorized" } };
 
   const body = await readJson(req);
@@ -106,9 +122,9 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
-function send(res: http.ServerResponse, reply: AdminReply | { raw: string; contentType: string }): void {
+function send(res: http.ServerResponse, reply: AdminReply | RawReply): void {
   if ("raw" in reply) {
-    res.writeHead(200, { "content-type": reply.contentType }).end(reply.raw);
+    res.writeHead(200, { ...reply.headers, "content-type": reply.contentType }).end(reply.raw);
     return;
   }
   const text = JSON.stringify(reply.body);

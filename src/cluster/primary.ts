@@ -15,7 +15,7 @@ import { loadConfigFile, loadConfigText, problemsOf } from "../config/load.js";
 import { restartOnlyChanges } from "../config/reload-scope.js";
 import { watchConfig } from "../config/watch.js";
 import type { Config } from "../config/schema.js";
-import { createLogger, type Logger } from "../observability/logger.js";
+import { createLogger, logDestination, type Logger } from "../observability/logger.js";
 import { RouteTable } from "../routing/route-table.js";
 import { loadOrCreateSelfSigned } from "../tls/self-signed-store.js";
 import type { ReloadResult } from "../admin/admin-api.js";
@@ -60,6 +60,7 @@ export class Primary {
   readonly #peers = new Map<Worker, IpcPeer>();
   readonly #registry = new Registry();
   readonly #totals = new CounterTotals<Worker>();
+  readonly #logFile: ReturnType<typeof logDestination> | undefined;
   readonly #lastReload = new Gauge({ name: "rampart_config_last_reload_success_timestamp_seconds", help: "When the configuration was last loaded successfully (start or reload), Unix seconds.", registers: [this.#registry] });
   readonly #reloads = new Counter({ name: "rampart_config_reloads_total", help: "Configuration reloads after the initial load, by result (success, failure).", labelNames: ["result"] as const, registers: [this.#registry] });
   readonly #restarts = new Counter({ name: "rampart_worker_restarts_total", help: "Workers restarted after they died.", registers: [this.#registry] });
@@ -78,7 +79,8 @@ export class Primary {
   ) {
     this.#config = config;
     this.#history = new ConfigHistory(config, rolledByWorkers);
-    this.logger = createLogger(config.log.level).child({ role: "primary" });
+    this.#logFile = config.log.file === "" ? undefined : logDestination(config.log.file);
+    this.logger = createLogger(config.log.level, this.#logFile ?? 1).child({ role: "primary" });
     this.#state = config.store.kind === "memory" ? new StateHost(config, this.logger) : undefined;
     for (const result of ["success", "failure"]) this.#reloads.inc({ result }, 0);
     this.#lastReload.setToCurrentTime();
@@ -313,6 +315,12 @@ export class Primary {
     const timer = setTimeout(() => worker.kill("SIGKILL"), grace);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** SIGUSR1 after logrotate: the primary's log file and every worker's are reopened. */
+  reopenLogs(): void {
+    this.#logFile?.reopen();
+    for (const peer of this.#readyPeers()) void peer.call("reopenLogs").catch(() => undefined);
   }
 
   /** Graceful shutdown of the whole tree: every worker drains (shutdownGrace), then the primary exits. */

@@ -281,6 +281,22 @@ const route = z.strictObject({
   stripPrefix: pathPrefix.optional(),
   requestHeaders: headerEdits,
   responseHeaders: headerEdits,
+  // Service level objective (DESIGN.md, "Contract, second round"): `rampart rules` turns it into Prometheus
+  // recording rules and burn-rate alerts. Objectives stop short of 100%: that leaves no error budget to burn.
+  // The latency threshold is rounded up to a histogram bucket there (largest: 60s).
+  slo: z
+    .strictObject({
+      availability: z.number().gt(0, "a percentage above 0 and below 100").lt(100, "a percentage above 0 and below 100").optional(),
+      latency: z
+        .strictObject({
+          threshold: duration.refine((ms) => ms > 0 && ms <= 60_000, "a latency threshold above 0 and at most 60s (the largest latency bucket)"),
+          objective: z.number().gt(0, "a percentage above 0 and below 100").lt(100, "a percentage above 0 and below 100"),
+        })
+        .optional(),
+      window: duration.prefault("30d"),
+    })
+    .refine((slo) => slo.availability !== undefined || slo.latency !== undefined, "an slo needs availability, latency or both")
+    .optional(),
 });
 
 const acmeDirectoryPresets: Readonly<Record<string, string>> = {
@@ -397,6 +413,8 @@ export const configSchema = z
       .strictObject({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
         access: z.boolean().default(true),
+        // Both logs go to this file instead of stdout ("" = stdout); SIGUSR1 reopens it (logrotate).
+        file: z.string().default(""),
       })
       .prefault({}),
     store: z
