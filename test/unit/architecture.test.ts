@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["server", "admin"],
   ["main.ts"],
   ["cluster"],
-  ["cli.ts"],
+  ["cli.ts", "cli"],
 ];
 
 function sources(dir: string): string[] {

@@ -86,7 +86,7 @@ ${routes}`;
     const result = run(["validate", "-c", bad]);
     assert.equal(result.status, 1);
     const lines = result.stderr.trim().split("\n");
-    assert.deepEqual(lines, [`${bad}:10:14 routes[0].service: unknown service "apii"`, `${bad}:11:5 routes[0].rateLimt: unknown key "rateLimt"`]);
+    assert.deepEqual(lines, [`${bad}:10:14 routes[0].service: unknown service "apii" (did you mean "app"?)`, `${bad}:11:5 routes[0].rateLimt: unknown key "rateLimt" (did you mean "rateLimit"?)`]);
   });
 
   test("validate reads RAMPART_CONFIG when -c is absent", async () => {

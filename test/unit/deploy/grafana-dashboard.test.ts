@@ -2,7 +2,7 @@
 // variable every panel uses (no data-source UID from someone's Grafana baked in), a multi-value route
 // variable, panels laid out on the 24-column grid without overlapping, and the signals the issue asks
 // for. That each query parses as PromQL is checked with promtool in
-// test/unit/observability/slo-promtool.test.ts; that the metrics exist, against a running gateway in
+// test/unit/config/slo-promtool.test.ts; that the metrics exist, against a running gateway in
 // test/unit/observability/monitoring-metrics.test.ts.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { LATENCY_BUCKETS, prometheusRules } from "../../../src/observability/slo-rules.js";
+import { LATENCY_BUCKETS, prometheusRules } from "../../../src/config/slo-rules.js";
 import { addBan } from "../../helpers/admin-api.js";
 import { freePort, startBackend, type Backend } from "../../helpers/backend.js";
 import { rawRequest, request } from "../../helpers/client.js";

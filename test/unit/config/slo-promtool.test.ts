@@ -6,8 +6,8 @@
 // promtool comes with Debian's `prometheus` package (CI installs it). Without it the promtool tests are
 // skipped with that message; the test that the shipped files are current runs either way.
 //
-// After changing src/observability/slo-rules.ts or deploy/config/gateway.yaml, rewrite the shipped rule
-// files with: RAMPART_UPDATE_RULES=1 node --test dist/test/unit/observability/slo-promtool.test.js
+// After changing src/config/slo-rules.ts or deploy/config/gateway.yaml, rewrite the shipped rule
+// files with: RAMPART_UPDATE_RULES=1 node --test dist/test/unit/config/slo-promtool.test.js
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -16,8 +16,8 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { loadConfigFile, loadConfigText } from "../../../src/config/load.js";
-import { prometheusRules } from "../../../src/observability/slo-rules.js";
-import { dashboardQueries, root } from "./monitoring-files.js";
+import { prometheusRules } from "../../../src/config/slo-rules.js";
+import { dashboardQueries, root } from "../observability/monitoring-files.js";
 
 const prometheusDir = join(root, "deploy/prometheus");
 const ALERTS_FILE = join(prometheusDir, "rampart-alerts.yaml");
@@ -53,7 +53,7 @@ describe("shipped Prometheus rules", () => {
       assert.equal(
         readFileSync(file, "utf8"),
         text,
-        `${file} is out of date: RAMPART_UPDATE_RULES=1 node --test dist/test/unit/observability/slo-promtool.test.js`,
+        `${file} is out of date: RAMPART_UPDATE_RULES=1 node --test dist/test/unit/config/slo-promtool.test.js`,
       );
     }
   });

@@ -1,4 +1,4 @@
-// `rampart rules` (src/observability/slo-rules.ts): the structure of the Prometheus rule file it prints,
+// `rampart rules` (src/config/slo-rules.ts): the structure of the Prometheus rule file it prints,
 // the Workbook's burn-rate factors, the latency threshold's bucket, and the `slo` config key it reads.
 // promtool's own verdicts on these files are in slo-promtool.test.ts.
 import assert from "node:assert/strict";
@@ -15,7 +15,7 @@ import {
   latencyBucket,
   prometheusRules,
   sloRuleGroups,
-} from "../../../src/observability/slo-rules.js";
+} from "../../../src/config/slo-rules.js";
 
 interface Rule {
   record?: string;

@@ -14,7 +14,7 @@
 //   next one (300ms is counted at le="0.5"): the SLI is then at most as strict as asked, never stricter,
 //   and the rules file says so next to the group. Thresholds above the largest bound (60s) are refused.
 import { Document, isMap, isSeq, type YAMLMap } from "yaml";
-import type { Config, RouteConfig } from "../config/schema.js";
+import type { Config, RouteConfig } from "./schema.js";
 
 /**
  * Bucket bounds of rampart_request_duration_seconds, in seconds (metrics.ts, DURATION_BUCKETS; the test
@@ -304,7 +304,7 @@ export function renderRuleGroups(groups: readonly RuleGroup[], source?: string):
   const plain = groups.map(({ name, rules }) => ({ name, rules: rules.map((rule) => ({ ...rule })) }));
   const doc = new Document({ groups: plain });
   const from = source === undefined ? "" : ` from ${source}`;
-  doc.commentBefore = ` Prometheus rules for Rampart, written by \`rampart rules\`${from} (src/observability/slo-rules.ts).`;
+  doc.commentBefore = ` Prometheus rules for Rampart, written by \`rampart rules\`${from} (src/config/slo-rules.ts).`;
   const seq = isMap(doc.contents) ? doc.contents.get("groups", true) : undefined;
   if (isSeq(seq)) {
     seq.items.forEach((item, index) => {
