@@ -141,6 +141,7 @@ export class Gateway {
     );
     this.#eventLoop = new EventLoopLag(this.metrics.eventLoopLag);
     this.metrics.trackSplits(() => this.#splits.entries());
+    this.metrics.trackPools(() => [...this.#generation.services.values()].map((service) => ({ name: service.name, ...service.sockets() })));
     this.#rollouts = new RolloutManager(this.#state.rollouts, this.#state.certs, this.metrics, this.logger);
     this.#poolSweep = setInterval(() => this.#sweepPools(), 1_000).unref();
     this.#generation = buildGeneration(config, this.#shared());

@@ -17,6 +17,11 @@ export function methodLabel(method: string | undefined): string {
 export class GatewayMetrics {
   readonly registry = new Registry();
 
+  /** Where rampart_upstream_sockets reads the pools from at scrape. */
+  trackPools(pools: () => Iterable<{ readonly name: string; readonly inUse: number; readonly idle: number }>): void {
+    this.#pools = pools;
+  }
+
   /** Where rampart_route_split_weight reads the weights from at scrape. */
   trackSplits(splits: () => Iterable<[string, { readonly weights: { readonly names: readonly string[]; weightOf(index: number): number } }]>): void {
     this.#splits = splits;
@@ -77,6 +82,27 @@ export class GatewayMetrics {
     labelNames: ["listener", "protocol"] as const,
     registers: [this.registry],
   });
+  readonly tlsHandshakes = new Counter({
+    name: "rampart_tls_handshakes_total",
+    help: "TLS handshakes on the HTTPS listener, by result (ok, failed: no shared protocol or cipher, bad SNI, timeout, reset).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  /** Read at scrape from the services' pools (set by trackPools). */
+  readonly upstreamSockets = new Gauge({
+    name: "rampart_upstream_sockets",
+    help: "Upstream connections of each service's pool, by state (in_use, idle); HTTP/2 services count their one connection per target as in use.",
+    labelNames: ["service", "state"] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.upstreamSockets.reset();
+      for (const { name, inUse, idle } of this.#pools?.() ?? []) {
+        this.upstreamSockets.set({ service: name, state: "in_use" }, inUse);
+        this.upstreamSockets.set({ service: name, state: "idle" }, idle);
+      }
+    },
+  });
+  #pools: (() => Iterable<{ readonly name: string; readonly inUse: number; readonly idle: number }>) | undefined;
   readonly connectionsOpen = new Gauge({
     name: "rampart_connections_open",
     help: "Client connections open now (admitted by the connection gate), by listener.",
@@ -232,6 +258,7 @@ export class GatewayMetrics {
     for (const reason of ["banned", "denied", "connection_limit"]) this.connectionsRejected.inc({ reason }, 0);
     for (const result of ["success", "failure"]) this.configReloads.inc({ result }, 0);
     for (const kind of ["send", "body"]) this.clientTimeouts.inc({ kind }, 0);
+    for (const result of ["ok", "failed"]) this.tlsHandshakes.inc({ result }, 0);
     for (const outcome of ["drained", "time_limit", "byte_limit"]) this.lingeringCloses.inc({ outcome }, 0);
   }
 

@@ -124,7 +124,9 @@ export function createTlsEdge(limits: LimitsConfig, tlsOptions: TlsOptions, hand
     ALPNProtocols: h2 === undefined ? ["http/1.1"] : ["h2", "http/1.1"],
     handshakeTimeout: handshakeTimeout(limits),
   });
+  const handshakes = { ok: edge.metrics.tlsHandshakes.labels("ok"), failed: edge.metrics.tlsHandshakes.labels("failed") };
   server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+    handshakes.failed.inc();
     edge.logger.debug({ code: error.code, message: error.message }, "TLS handshake failed");
     socket.destroy();
   });
@@ -132,6 +134,7 @@ export function createTlsEdge(limits: LimitsConfig, tlsOptions: TlsOptions, hand
   const viaH2 = connections.labels("https", "h2");
   const viaHttp1 = connections.labels("https", "http/1.1");
   server.on("secureConnection", (socket: TLSSocket) => {
+    handshakes.ok.inc();
     edge.sendWatch.track(socket);
     if (h2 !== undefined && socket.alpnProtocol === "h2") {
       viaH2.inc();

@@ -36,6 +36,11 @@ export class Http2Pool {
     return session;
   }
 
+  /** Connections open now. */
+  get open(): number {
+    return this.#sessions.size;
+  }
+
   /** Closes every connection once its streams finish (a retired service, shutdown). */
   close(): void {
     this.#closed = true;

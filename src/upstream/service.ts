@@ -127,6 +127,15 @@ export class Service {
     return now - Math.max(this.#queueSeenAt, this.lastResponseAt);
   }
 
+  /** Pool sockets now, for rampart_upstream_sockets. */
+  sockets(): { inUse: number; idle: number } {
+    let inUse = 0;
+    let idle = 0;
+    for (const name in this.agent.sockets) inUse += this.agent.sockets[name]?.length ?? 0;
+    for (const name in this.agent.freeSockets) idle += this.agent.freeSockets[name]?.length ?? 0;
+    return { inUse: inUse + (this.http2?.open ?? 0), idle };
+  }
+
   /** Starts active health checks; called when the service's generation goes live. Idempotent. */
   start(): void {
     this.#healthChecker?.start();

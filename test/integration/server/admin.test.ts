@@ -30,6 +30,10 @@ describe("admin listener", () => {
     assert.match(text, new RegExp(`rampart_build_info\\{version="\\d+\\.\\d+\\.\\d+",node="${process.version.replace(/\./g, "\\.")}"\\} 1`));
     assert.match(text, /rampart_config_last_reload_success_timestamp_seconds \d+/);
     assert.match(text, /rampart_connections_open\{listener="https"\} \d/);
+    assert.match(text, /rampart_tls_handshakes_total\{result="ok"\} [1-9]/);
+    assert.match(text, /rampart_tls_handshakes_total\{result="failed"\} 0/);
+    // The requests above left their keep-alive socket to the backend in the pool.
+    assert.match(text, /rampart_upstream_sockets\{service="app",state="idle"\} [1-9]/);
     assert.match(text, /process_cpu_user_seconds_total/);
     assert.match(text, /nodejs_eventloop_lag_seconds/);
     assert.doesNotMatch(text, /path-123/);
