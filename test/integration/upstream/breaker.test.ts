@@ -40,7 +40,8 @@ describe("per-target circuit breakers", () => {
     const gw = await gateway(
       oneServiceConfig({
         targets: [{ url: bad.url }, { url: good.url }],
-        circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 5, window: "10s", resetTimeout: "1s" },
+        // 3 s: long enough that 20 requests in a row finish while the breaker is open on a loaded machine.
+        circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 5, window: "10s", resetTimeout: "3s" },
       }),
     );
 
@@ -66,8 +67,8 @@ describe("per-target circuit breakers", () => {
     assert.deepEqual(statuses(whileOpen), new Array<number>(20).fill(200));
     assert.equal(bad.requests.length, 5, "no request reaches a target whose breaker is open");
 
-    // After resetTimeout (1 s): half-open, and exactly one trial request goes through. Still failing → open again.
-    await eventually(async () => ((await upstream(gw, bad.port)).breaker === "half-open" ? true : undefined), 3_000, "half-open", 20);
+    // After resetTimeout (3 s): half-open, and exactly one trial request goes through. Still failing → open again.
+    await eventually(async () => ((await upstream(gw, bad.port)).breaker === "half-open" ? true : undefined), 6_000, "half-open", 20);
     assert.equal(await breakerState(gw, bad.port), 1);
     const trial = await sequential(gw, 10);
     assert.equal(bad.requests.length, 6, "half-open lets exactly one trial request through");
@@ -80,7 +81,7 @@ describe("per-target circuit breakers", () => {
 
     // The backend recovers: the next trial succeeds, the breaker closes, and it serves its share again.
     badStatus = 200;
-    await eventually(async () => ((await upstream(gw, bad.port)).breaker === "half-open" ? true : undefined), 3_000, "half-open again", 20);
+    await eventually(async () => ((await upstream(gw, bad.port)).breaker === "half-open" ? true : undefined), 6_000, "half-open again", 20);
     const recovered = await sequential(gw, 20);
     assert.deepEqual(statuses(recovered), new Array<number>(20).fill(200));
     assert.equal((await upstream(gw, bad.port)).breaker, "closed");
