@@ -9,10 +9,15 @@ export interface PemFiles {
   readonly keyFile: string;
 }
 
-/** Reads both files; the error names the file that could not be read. */
+/**
+ * Reads both files; the error names the file that could not be read, the certificate's first when
+ * neither can (whichever read failed first would make the message depend on timing).
+ */
 export async function readPemPair(files: PemFiles): Promise<PemPair> {
-  const [cert, key] = await Promise.all([readPem(files.certFile, "certificate"), readPem(files.keyFile, "private key")]);
-  return { cert, key };
+  const [cert, key] = await Promise.allSettled([readPem(files.certFile, "certificate"), readPem(files.keyFile, "private key")]);
+  if (cert.status === "rejected") throw cert.reason;
+  if (key.status === "rejected") throw key.reason;
+  return { cert: cert.value, key: key.value };
 }
 
 async function readPem(file: string, what: string): Promise<string> {
