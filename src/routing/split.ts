@@ -3,13 +3,23 @@
 // a walk over cumulative weights with one number in [0, 1): random, or a hash of what the stickiness keys
 // on (the client IP, a header), so one client lands on one side while the weights hold.
 
-/** FNV-1a over a string, as a number in [0, 1): an even spread for keys such as IPs and user ids. */
+/**
+ * FNV-1a over a string, then murmur3's finalizer, as a number in [0, 1): an even spread for keys such as
+ * IPs and user ids. The finalizer matters: FNV-1a alone moves the high bits little for keys that differ in
+ * their last characters ("user-17", "user-18"), and the high bits are what picks the side (a test over
+ * 2,000 sequential ids put 24% on a 20% side without it).
+ */
 export function hashToUnit(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
   return (hash >>> 0) / 4294967296;
 }
 

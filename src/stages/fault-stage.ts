@@ -1,5 +1,6 @@
-// Fault injection (Envoy's fault filter; DESIGN.md `fault`): before forwarding, a share of requests is
-// delayed, a share aborted with a status, at most `maxActive` faults at once (beyond, requests go
+// Fault injection (Envoy's fault filter; DESIGN.md `fault`): before forwarding, a share of all requests
+// is delayed and, drawn independently, a share aborted with a status (a request may get both: the delay,
+// then the abort), at most `maxActive` faults at once (beyond, requests go
 // through unharmed and the overflow is counted). With `headers: true`, X-Rampart-Fault-Delay: <ms> and
 // X-Rampart-Fault-Abort: <status> ask for a fault, honoured only from allowlisted clients or through a
 // trusted proxy. An injected abort never reaches a target, so no breaker, health check or jail sees it;
@@ -9,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { RouteStageFactory } from "./stage-factory.js";
 import type { Reply } from "../pipeline/answers.js";
 import { GRPC } from "../pipeline/answers.js";
-import type { RequestContext, StageResult } from "../pipeline/context.js";
+import type { StageResult } from "../pipeline/context.js";
 import { seededRandom } from "../upstream/balancers/prng.js";
 
 const DELAY_HEADER = "x-rampart-fault-delay";
@@ -31,7 +32,8 @@ export const faultStage: RouteStageFactory = (route, { metrics }) => {
   const configuredAbort = abortReply(fault.abort.status);
   let active = 0;
 
-  const delayed = async (ctx: RequestContext, ms: number): Promise<StageResult> => {
+  /** Waits, then answers the abort if one was drawn too (Envoy applies both, the delay first). */
+  const delayed = async (ms: number, abort: Reply | undefined): Promise<StageResult> => {
     active++;
     try {
       await sleep(ms);
@@ -39,7 +41,7 @@ export const faultStage: RouteStageFactory = (route, { metrics }) => {
       active--;
     }
     // The client may have gone meanwhile; the stages after this one see that as usual.
-    return undefined;
+    return abort;
   };
 
   return {
@@ -53,8 +55,9 @@ export const faultStage: RouteStageFactory = (route, { metrics }) => {
         const askedAbort = Number(ctx.req.headers[ABORT_HEADER]);
         if (Number.isInteger(askedAbort) && askedAbort >= 200 && askedAbort <= 599) abort = abortReply(askedAbort);
       }
+      // Each share is of all requests, drawn independently (Envoy's fault filter): a request may get both.
       if (abort === undefined && abortShare > 0 && random() < abortShare) abort = configuredAbort;
-      if (delayMs === 0 && abort === undefined && delayShare > 0 && random() < delayShare) delayMs = fault.delay.duration;
+      if (delayMs === 0 && delayShare > 0 && random() < delayShare) delayMs = fault.delay.duration;
       if (abort === undefined && delayMs === 0) return undefined;
       if (active >= fault.maxActive) {
         counted.overflow.inc();
@@ -63,11 +66,11 @@ export const faultStage: RouteStageFactory = (route, { metrics }) => {
       if (abort !== undefined) {
         ctx.fault = "abort";
         counted.abort.inc();
-        return abort;
       }
-      ctx.fault = "delay";
+      if (delayMs === 0) return abort;
+      ctx.fault ??= "delay";
       counted.delay.inc();
-      return delayed(ctx, delayMs);
+      return delayed(delayMs, abort);
     },
   };
 };
