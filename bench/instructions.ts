@@ -1,5 +1,6 @@
 // `npm run bench:instructions`: CPU instructions per request under valgrind's callgrind, for bare
-// http-proxy-3 and for Rampart (no guards; every guard; a 429; a 404), in one run. Time per request on a
+// http-proxy-3 and for Rampart (no guards; every guard; a 429; a 404; a 95/5 split with sticky cookies;
+// `fault` at 0%), in one run. Time per request on a
 // shared 2-core VM moves by 20% between runs; an instruction count moves far less, so this is the
 // figure a change to the hot path is judged by.
 //
@@ -9,7 +10,7 @@
 // marginal cost of one request, background timers included.
 //
 // Environment: INSTR_REQUESTS (default 3000), INSTR_WARMUP (default 3000), INSTR_CLIENTS (default 1),
-// INSTR_ONLY (some of no-guards,guards,429,404), INSTR_RECORD=1 (write this run's ratios to
+// INSTR_ONLY (some of no-guards,guards,429,404,split,fault), INSTR_RECORD=1 (write this run's ratios to
 // bench/instructions-baseline.json), INSTR_CHECK=1 (exit 1 when a ratio to bare http-proxy-3 is more
 // than 5% above that baseline). Needs Debian's `valgrind`.
 import { execFileSync } from "node:child_process";
@@ -47,6 +48,8 @@ interface Configuration {
   readonly options: Omit<RampartOptions, "name" | "ports" | "targets">;
   readonly path: string;
   readonly status: number;
+  /** A second service `canary` on the same backend, with the same keys as `backend` (for a split). */
+  readonly canary?: boolean;
 }
 
 const CONFIGURATIONS: readonly Configuration[] = [
@@ -61,9 +64,26 @@ const CONFIGURATIONS: readonly Configuration[] = [
     status: 429,
   },
   { key: "404", name: "rampart, 404 no route", options: { ...ALL_GUARDS, routes: [{ name: "app", pathPrefix: "/app" }] }, path: "/elsewhere", status: 404 },
+  // Issue 13, on the all-guards configuration. The client sends no cookie back: every request is a new
+  // pick and a Set-Cookie, the worst case for sticky cookies. Both sides are the one backend.
+  {
+    key: "split",
+    name: "rampart, split 95/5 sticky cookie",
+    options: { ...ALL_GUARDS, routes: [{ name: "all", pathPrefix: "/", split: { services: { backend: 95, canary: 5 }, sticky: "cookie" } }] },
+    path: "/",
+    status: 200,
+    canary: true,
+  },
+  {
+    key: "fault",
+    name: "rampart, fault at 0%",
+    options: { ...ALL_GUARDS, routes: [{ name: "all", pathPrefix: "/", fault: "{ delay: { percent: 0, duration: 200ms }, abort: { percent: 0, status: 503 } }" }] },
+    path: "/",
+    status: 200,
+  },
 ];
 
-/** INSTR_ONLY=no-guards,guards,429,404: measure only these Rampart configurations (bare http-proxy-3 always runs). */
+/** INSTR_ONLY=no-guards,guards,429,404,split,fault: measure only these Rampart configurations (bare http-proxy-3 always runs). */
 const ONLY = (process.env.INSTR_ONLY ?? CONFIGURATIONS.map((each) => each.key).join(",")).split(",");
 const here = path.dirname(new URL(import.meta.url).pathname);
 const baselineFile = path.join(repoRoot, "bench", "instructions-baseline.json");
@@ -180,7 +200,8 @@ async function main(): Promise<number> {
     results.push(await measure("bare http-proxy-3", dir, { readyUrl: bareUrl, url: bareUrl, status: 200 }, path.join(here, "bare-proxy.js"), [String(barePort), backendUrl.replace(/\/$/, "")]));
     for (const configuration of CONFIGURATIONS.filter((each) => ONLY.includes(each.key))) {
       const ports = { http: await freePort(), https: await freePort(), admin: await freePort() };
-      const options: RampartOptions = { ...configuration.options, name: configuration.key, ports, targets: [backendUrl], logLevel: "warn" };
+      const canary = configuration.canary === true ? { services: { canary: { targets: [backendUrl], circuitBreaker: ALL_GUARDS.circuitBreaker, healthCheck: ALL_GUARDS.healthCheck } } } : {};
+      const options: RampartOptions = { ...configuration.options, ...canary, name: configuration.key, ports, targets: [backendUrl], logLevel: "warn" };
       const configFile = path.join(dir, `${options.name}.yaml`);
       writeFileSync(configFile, rampartConfig(dir, options));
       const load = { readyUrl: `http://127.0.0.1:${ports.admin}/healthz`, url: `http://127.0.0.1:${ports.http}${configuration.path}`, status: configuration.status };
@@ -213,6 +234,21 @@ function report(results: readonly Measured[]): number {
     for (const result of rejections) {
       const value = result.perRequest / proxied;
       console.log(`  ${result.name.padEnd(32)} ${value.toFixed(3)}  goal ≤ 0.35: ${value <= 0.35 ? "met" : "missed"}`);
+    }
+  }
+  // Issue 13: a split route and an idle fault stage, against the same configuration with a plain route.
+  const releases = [
+    { name: "rampart, split 95/5 sticky cookie", goal: 1.03 },
+    { name: "rampart, fault at 0%", goal: 1.02 },
+  ].flatMap(({ name, goal }) => {
+    const found = results.find((result) => result.name === name);
+    return found === undefined ? [] : [{ name, goal, found }];
+  });
+  if (proxied !== undefined && releases.length > 0) {
+    console.log("\nroute feature ÷ plain route (every guard on):");
+    for (const { name, goal, found } of releases) {
+      const value = found.perRequest / proxied;
+      console.log(`  ${name.padEnd(32)} ${value.toFixed(3)}  goal ≤ ${goal}: ${value <= goal ? "met" : "missed"}`);
     }
   }
   writeResults(repoRoot, "instructions.json", { requests: REQUESTS, clients: CLIENTS, results, ratios });

@@ -67,8 +67,12 @@ export interface BenchRoute {
   readonly pathPrefix: string;
   /** A policy of `rateLimits` (or `bench` with the edge guards). */
   readonly rateLimit?: string;
-  /** The service (default `backend`). */
+  /** The service (default `backend`); ignored with `split`. */
   readonly service?: string;
+  /** A weighted split across services (names of `backend` and `services`) instead of `service`. */
+  readonly split?: { readonly services: Readonly<Record<string, number>>; readonly sticky?: string };
+  /** The route's `fault` as a YAML flow mapping, e.g. "{ delay: { percent: 0 }, abort: { percent: 0 } }". */
+  readonly fault?: string;
 }
 
 /** A breaker that this load cannot open: 50% errors over at least 20 requests in 10 s. */
@@ -101,7 +105,14 @@ export function rampartConfig(dir: string, options: RampartOptions): string {
     return [
       `  - name: ${route.name}`,
       `    match: { pathPrefix: ${q(route.pathPrefix)} }`,
-      `    service: ${route.service ?? "backend"}`,
+      ...(route.split === undefined
+        ? [`    service: ${route.service ?? "backend"}`]
+        : [
+            `    split: { services: { ${Object.entries(route.split.services)
+              .map(([name, weight]) => `${name}: ${weight}`)
+              .join(", ")} }, sticky: ${q(route.split.sticky ?? "none")} }`,
+          ]),
+      ...(route.fault === undefined ? [] : [`    fault: ${route.fault}`]),
       ...(rateLimit === undefined ? [] : [`    rateLimit: ${rateLimit}`]),
       ...(options.edgeGuards ? ["    jails: [bench]"] : []),
     ].join("\n");

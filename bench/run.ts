@@ -9,12 +9,14 @@
 //              during 10 reloads under load
 //   h2         h2load over TLS, 100 requests in flight: Rampart h2 (10 connections × 10 streams) vs Rampart
 //              HTTP/1.1 (100 connections) vs nginx h2, and gRPC unary calls through Rampart (h2c upstream)
+//   releases   a plain route vs a 95/5 split with sticky cookies (no cookie sent back: a new pick and
+//              Set-Cookie per request) vs a route with `fault` at 0%, both split sides on one backend
 // Proxies run pinned to CPU 0; the load generator, backends and redis-server to CPU 1. Trust the CPU time
 // per request (lowest across rounds) over req/s on a shared machine.
 //
-// Environment: BENCH_ONLY=core,guards,bans,balancing,workers,h2 (default all), BENCH_DURATION (s, default 5),
-// BENCH_WARMUP (s, default 2), BENCH_ROUNDS (core, guards, workers and h2, default 3), BENCH_ROUNDS_SECONDARY
-// (bans and balancing, default 2), BENCH_CONNECTIONS (default 50; not h2), BENCH_GUARDS=off (core and h2:
+// Environment: BENCH_ONLY=core,guards,bans,balancing,workers,h2,releases (default all), BENCH_DURATION (s, default 5),
+// BENCH_WARMUP (s, default 2), BENCH_ROUNDS (core, guards, workers, h2 and releases, default 3), BENCH_ROUNDS_SECONDARY
+// (bans and balancing, default 2), BENCH_CONNECTIONS (default 50; not h2), BENCH_GUARDS=off (core, h2 and releases:
 // Rampart without guards), BENCH_BACKEND=node (skip the nginx backend), BENCH_LOADGEN=wrk|autocannon (h2 always
 // uses h2load), BENCH_ACCESS_LOG=<file> (core and h2 Rampart's access log, default a temp file), BENCH_BANS
 // (default 1000000), BENCH_KEEP_TMP=1 (keep configs and logs).
@@ -31,6 +33,7 @@ import { runBans } from "./scenarios/bans.js";
 import { runCore } from "./scenarios/core.js";
 import { runGuards } from "./scenarios/guards.js";
 import { runH2 } from "./scenarios/h2.js";
+import { runReleases } from "./scenarios/releases.js";
 import { RELOAD_RUN_SECONDS, runWorkers } from "./scenarios/workers.js";
 import { readSettings, type ScenarioName, type Settings } from "./settings.js";
 import { repoRoot, snapshotRampart } from "./targets.js";
@@ -42,6 +45,7 @@ const runners: Readonly<Record<ScenarioName, (context: ScenarioContext) => Promi
   balancing: runBalancing,
   workers: runWorkers,
   h2: runH2,
+  releases: runReleases,
 };
 
 /** Measured load seconds per scenario (start-up, ban loading and the like come on top). */
@@ -61,6 +65,8 @@ function plannedSeconds(name: ScenarioName, settings: Settings): number {
     case "h2":
       // Four targets (three without nginx), each run warming up within itself.
       return 4 * settings.rounds * run;
+    case "releases":
+      return 3 * settings.rounds * run;
   }
 }
 
@@ -90,7 +96,7 @@ async function main(): Promise<number> {
   const planned = settings.only.reduce((sum, name) => sum + plannedSeconds(name, settings), 0);
   console.log(
     `rampart bench: ${settings.only.join(", ")}; ${load.name}, ${settings.connections} connections, ${settings.duration} s per run ` +
-      `(+${settings.warmup} s warm-up); ${settings.rounds} rounds for core, guards, workers and h2, ${settings.secondaryRounds} for bans and balancing; ` +
+      `(+${settings.warmup} s warm-up); ${settings.rounds} rounds for core, guards, workers, h2 and releases, ${settings.secondaryRounds} for bans and balancing; ` +
       `about ${Math.ceil(planned / 60)} min of load; ` +
       (pinning ? `proxies on CPU ${PROXY_CPU}, load + backends + redis on CPU ${LOAD_CPU}` : "no CPU pinning (taskset or a second CPU missing)"),
   );

@@ -1,5 +1,5 @@
 // Benchmark settings from the environment (see bench/run.ts for the list).
-export const SCENARIOS = ["core", "guards", "bans", "balancing", "workers", "h2"] as const;
+export const SCENARIOS = ["core", "guards", "bans", "balancing", "workers", "h2", "releases"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Settings {
@@ -7,12 +7,12 @@ export interface Settings {
   readonly duration: number;
   /** Seconds of unmeasured load before each measured run. */
   readonly warmup: number;
-  /** Interleaved rounds for the core, guards, workers and h2 scenarios. */
+  /** Interleaved rounds for the core, guards, workers, h2 and releases scenarios. */
   readonly rounds: number;
   /** Interleaved rounds for the bans and balancing scenarios. */
   readonly secondaryRounds: number;
   readonly connections: number;
-  /** Core and h2 scenarios: Rampart with its guards. */
+  /** Core, h2 and releases scenarios: Rampart with its guards. */
   readonly guards: boolean;
   readonly only: readonly ScenarioName[];
 }

@@ -77,21 +77,7 @@ async function startNginx(nginx: string, dir: string, ports: readonly number[]):
   const conf = path.join(root, "nginx.conf");
   writeFileSync(
     conf,
-    `daemon off;
-master_process on;
-worker_processes 1;
-pid ${root}/nginx.pid;
-error_log ${root}/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${root}/client_body;
-  proxy_temp_path ${root}/proxy;
-  fastcgi_temp_path ${root}/fastcgi;
-  uwsgi_temp_path ${root}/uwsgi;
-  scgi_temp_path ${root}/scgi;
-  keepalive_timeout 120s;
-  keepalive_requests 1000000;
+    `${nginxPreamble(root)}  keepalive_requests 1000000;
   server {
 ${ports.map((port) => `    listen 127.0.0.1:${port};`).join("\n")}
     default_type text/plain;
@@ -153,21 +139,7 @@ export async function startNginxH2Proxy(
   const http2Directive = versionAtLeast(version, [1, 25, 1]) ? `    listen 127.0.0.1:${port} ssl;\n    http2 on;` : `    listen 127.0.0.1:${port} ssl http2;`;
   writeFileSync(
     conf,
-    `daemon off;
-master_process on;
-worker_processes 1;
-pid ${root}/nginx.pid;
-error_log ${root}/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${root}/client_body;
-  proxy_temp_path ${root}/proxy;
-  fastcgi_temp_path ${root}/fastcgi;
-  uwsgi_temp_path ${root}/uwsgi;
-  scgi_temp_path ${root}/scgi;
-  keepalive_timeout 120s;
-  keepalive_requests ${H2_MAX_REQUESTS_PER_CONNECTION};
+    `${nginxPreamble(root)}  keepalive_requests ${H2_MAX_REQUESTS_PER_CONNECTION};
   upstream backend {
     server ${backend.host};
     keepalive 64;
@@ -309,4 +281,23 @@ export async function startRampart(dir: string, options: RampartOptions, accessL
 export async function rampartPorts(): Promise<RampartPorts> {
   const [http, https, admin] = await Promise.all([freePort(), freePort(), freePort()]);
   return { http: http!, https: https!, admin: admin! };
+}
+
+/** The start of every nginx.conf the bench writes: one worker, files under `root`, no access log. */
+function nginxPreamble(root: string): string {
+  return `daemon off;
+master_process on;
+worker_processes 1;
+pid ${root}/nginx.pid;
+error_log ${root}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${root}/client_body;
+  proxy_temp_path ${root}/proxy;
+  fastcgi_temp_path ${root}/fastcgi;
+  uwsgi_temp_path ${root}/uwsgi;
+  scgi_temp_path ${root}/scgi;
+  keepalive_timeout 120s;
+`;
 }
