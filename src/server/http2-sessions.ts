@@ -63,16 +63,6 @@ export class Http2Sessions {
     for (const session of this.#open) this.#goaway(session, "shutdown", NGHTTP2_NO_ERROR);
   }
 
-  /**
-   * Ends the connection a response went out on, after that response (a 403 for a banned or denied
-   * client): GOAWAY, then close once open streams finish, as `Connection: close` does for HTTP/1.1.
-   */
-  static endAfterResponse(session: ServerHttp2Session | undefined): void {
-    if (session === undefined || session.closed || session.destroyed) return;
-    session.goaway(NGHTTP2_NO_ERROR);
-    session.close();
-  }
-
   #track(session: TrackedSession): void {
     const state: SessionState = {
       peerIp: canonicalIp(session.socket?.remoteAddress),
