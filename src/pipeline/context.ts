@@ -80,6 +80,8 @@ export class RequestContext {
   body: Readable | undefined = undefined;
   /** The per-address in-flight count this request holds (maxRequestsInFlightPerIp), released when it closes. */
   concurrencySlot: ClientConcurrency | undefined = undefined;
+  /** Set once the finish phase ran (the response closed): no stage runs after it. */
+  finished = false;
   /** HTTP/2: the response body's bytes, counted as they pass (a stream has no byte count of its own). */
   sentBytes = 0;
   /** socket.bytesWritten when the request began: the difference is this response's size (HTTP/1.1). */

@@ -29,6 +29,7 @@ export class Pipeline {
     // Listener functions shared by every request (each finds its context on the emitter), rather
     // than closures allocated per request.
     const finish = (ctx: RequestContext) => {
+      ctx.finished = true;
       // An attempt still open (the client hung up mid-response): its target's in-flight count and breaker
       // outcome, and the upstream request itself, which must not go on without anyone to answer.
       if (ctx.inFlightTarget !== undefined && !ctx.responseComplete) ctx.upstreamRequest?.destroy();
@@ -124,6 +125,9 @@ export class Pipeline {
   }
 
   #resume(ctx: RequestContext, index: number, result: StageResult): void {
+    // The client went away while a stage waited (a rate-limit check in Redis, an injected delay): the
+    // request is finished and what it held released, so nothing may go upstream for it now.
+    if (ctx.finished) return;
     if (result === undefined) this.#run(ctx, index + 1);
     else if (result !== HANDLED) writeReply(ctx, result);
   }

@@ -206,6 +206,18 @@ describe("fault: what an injected fault does", () => {
     assert.deepEqual(await faults(gw, "web"), { delay: 5, abort: 0, overflow: 0 });
   });
 
+  test("a client that leaves during an injected delay: nothing goes upstream for it, and the target holds no in-flight request", async () => {
+    const app = await backend();
+    const gw = await gateway(faultConfig(app.url, oneRoute({ delay: { percent: 100, duration: "400ms" } })));
+    const request = http.get({ port: gw.httpPort, host: "127.0.0.1", path: "/gone" });
+    request.on("error", () => {});
+    await sleep(100);
+    request.destroy();
+    await sleep(600);
+    assert.equal(app.requests.length, 0, "the delayed request of a client that left was not forwarded");
+    assert.equal((await upstreamState(gw.adminPort, app.port)).inFlight, 0);
+  });
+
   test("maxActive 2, delay 100% of 500ms, 10 requests at once: 2 delayed, 8 through at once and counted as overflow", async () => {
     const app = await backend();
     const log = captureLogger();
