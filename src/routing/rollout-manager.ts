@@ -44,7 +44,8 @@ interface Controller extends RolloutRecorder {
 
 export class RolloutManager {
   readonly #controllers = new Map<string, Controller>();
-  readonly #timer: NodeJS.Timeout;
+  /** Runs only while some route has a rollout: a gateway without one pays nothing. */
+  #timer: NodeJS.Timeout | undefined;
   #ticking = false;
 
   constructor(
@@ -52,9 +53,7 @@ export class RolloutManager {
     private readonly locks: Pick<CertStore, "acquireLock" | "releaseLock">,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
-  ) {
-    this.#timer = setInterval(() => void this.#tick(), TICK_MS).unref();
-  }
+  ) {}
 
   /**
    * The recorder of the route's rollout for this config, starting (or resuming from the store) the ones
@@ -94,6 +93,7 @@ export class RolloutManager {
       },
     };
     this.#controllers.set(route, controller);
+    this.#timer ??= setInterval(() => void this.#tick(), TICK_MS).unref();
     void this.#start(controller);
     return controller;
   }
@@ -105,6 +105,7 @@ export class RolloutManager {
       controller.retired = true;
       this.#controllers.delete(route);
     }
+    if (this.#controllers.size === 0) this.stop();
   }
 
   /** For GET /api/rollouts. */
@@ -135,6 +136,7 @@ export class RolloutManager {
 
   stop(): void {
     clearInterval(this.#timer);
+    this.#timer = undefined;
     for (const controller of this.#controllers.values()) controller.retired = true;
   }
 

@@ -57,9 +57,10 @@ export const splitStage: RouteStageFactory = (route) => {
 /** The value of one cookie in a Cookie header ("a=1; rampart_split=web-v2"). */
 function cookieValue(header: string | undefined, prefix: string): string | undefined {
   if (header === undefined) return undefined;
-  for (const part of header.split(";")) {
-    const trimmed = part.trim();
-    if (trimmed.startsWith(prefix)) return trimmed.slice(prefix.length);
-  }
-  return undefined;
+  // Found in place (no split into parts per request): at the start or after "; ".
+  let at = header.indexOf(prefix);
+  while (at > 0 && header.charCodeAt(at - 1) !== 32 /* " " */ && header.charCodeAt(at - 1) !== 59 /* ";" */) at = header.indexOf(prefix, at + 1);
+  if (at === -1) return undefined;
+  const end = header.indexOf(";", at);
+  return header.slice(at + prefix.length, end === -1 ? undefined : end).trim();
 }
