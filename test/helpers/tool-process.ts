@@ -33,9 +33,9 @@ export function killTools(): void {
 }
 
 /** Runs `file args...` with no stdin and collects its output; SIGKILLed after `timeoutMs`. */
-export function runTool(file: string, args: readonly string[], timeoutMs = 30_000): Promise<ToolResult> {
+export function runTool(file: string, args: readonly string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env });
     const pid = child.pid;
     if (pid === undefined) {
       child.once("error", reject);
