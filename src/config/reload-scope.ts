@@ -32,6 +32,10 @@ export const RESTART_ONLY_KEYS: readonly string[] = Object.freeze([
   "tls.acme.checkInterval",
   "tls.acme.retry",
   "tls.acme.failedOrderDelay",
+  "tls.acme.dns",
+  // The handshake's client-certificate request and the on-demand issuer are built with the listeners.
+  "tls.clientAuth",
+  "tls.onDemand",
 ]);
 
 /** The restart-only keys whose value differs between two configs, in declaration order. */

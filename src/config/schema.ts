@@ -134,6 +134,18 @@ const healthCheck = z.strictObject({
   expectStatus: statusRange.prefault("200-399"),
 });
 
+const upstreamTls = z.strictObject({
+  // PEM file(s) of the CA that signs the targets' certificates; "" trusts the public roots.
+  ca: z.string().default(""),
+  // The name verified in (and sent as SNI to) every target; "" uses each target URL's host.
+  serverName: z.string().default(""),
+  // A client certificate and key (PEM files) for targets that require mTLS; both or neither.
+  cert: z.string().default(""),
+  key: z.string().default(""),
+  // false accepts any certificate (logged as a warning at every load): for tests, never for production.
+  verify: z.boolean().default(true),
+});
+
 const circuitBreaker = z.strictObject({
   errorThresholdPercentage: z.number().min(1).max(100).default(50),
   volumeThreshold: wholeNumber().min(1).default(10),
@@ -153,6 +165,9 @@ const service = z.strictObject({
   // How Rampart speaks to the targets: HTTP/1.1 with a keep-alive pool, or HTTP/2 (h2c: cleartext with
   // prior knowledge, h2: TLS with ALPN), which gRPC needs for trailers and streams both ways.
   protocol: z.enum(["http1", "h2c", "h2"]).default("http1"),
+  // TLS towards https:// targets (and protocol h2): a private CA, the name to verify, a client
+  // certificate for mTLS. Used by forwarding and health checks alike; reloaded with the config.
+  tls: upstreamTls.optional(),
   balancer: z.enum(["round-robin", "least-requests", "ip-hash", "random"]).default("round-robin"),
   healthCheck: healthCheck.optional(),
   circuitBreaker: circuitBreaker.optional(),
@@ -279,6 +294,11 @@ const route = z.strictObject({
   rateLimit: z.string().optional(),
   jails: z.array(z.string()).optional(),
   stripPrefix: pathPrefix.optional(),
+  // With tls.clientAuth: requests without a verified client certificate get 403 on this route.
+  requireClientCert: z.boolean().default(false),
+  // With tls.clientAuth: the verified certificate's subject goes upstream in this header (a value sent
+  // by the client in it is always removed); "" sends none.
+  clientCertHeader: z.string().regex(/^([!#$%&'*+.^_`|~0-9A-Za-z-]+)?$/, "expected a header name").default("X-Client-Cert-Subject"),
   requestHeaders: headerEdits,
   responseHeaders: headerEdits,
   // Service level objective (DESIGN.md, "Contract, second round"): `rampart rules` turns it into Prometheus
@@ -304,6 +324,43 @@ const acmeDirectoryPresets: Readonly<Record<string, string>> = {
   "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 };
 
+// A DNS name and port: "127.0.0.1:53", "[::1]:5353", "ns1.example.com" (port 53).
+const dnsServer = z.string().regex(/^(\[[0-9a-f:.]+\]|[^\s:[\]]+)(:\d{1,5})?$/i, "expected host or host:port");
+
+// Generic DNS-01 providers (lego-compatible), no vendor SDKs. Secrets belong in ${VAR} references.
+const acmeDns = z
+  .strictObject({
+    provider: z.enum(["rfc2136", "exec", "httpreq", "acme-dns"]),
+    // Dynamic DNS UPDATE (RFC 2136) signed with TSIG (RFC 8945), to any authoritative server that accepts it.
+    rfc2136: z
+      .strictObject({
+        server: dnsServer,
+        // The zone to update ("example.com."); "" finds it from the SOA of the record's name.
+        zone: z.string().default(""),
+        keyName: z.string().min(1),
+        algorithm: z.enum(["hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha1", "hmac-md5"]).default("hmac-sha256"),
+        // The TSIG secret, base64.
+        secret: z.string().min(1),
+        ttl: wholeNumber().min(0).default(60),
+        timeout: duration.prefault("10s"),
+      })
+      .optional(),
+    // lego's exec provider: `command present|cleanup FQDN VALUE` (FQDN ends with a dot).
+    exec: z.strictObject({ command: z.string().min(1), timeout: duration.prefault("60s") }).optional(),
+    // lego's httpreq provider: POST {fqdn, value} as JSON to <url>/present and <url>/cleanup.
+    httpreq: z.strictObject({ url: z.string().url(), username: z.string().default(""), password: z.string().default("") }).optional(),
+    // The acme-dns server protocol: POST <url>/update {subdomain, txt} with X-Api-User / X-Api-Key;
+    // _acme-challenge.NAME must be a CNAME to <subdomain>.<acme-dns zone>.
+    acmeDns: z.strictObject({ url: z.string().url(), username: z.string().min(1), password: z.string().min(1), subdomain: z.string().min(1) }).optional(),
+    // Where propagation is checked ("host:port"); empty: the system's resolvers.
+    resolvers: z.array(dnsServer).default([]),
+    propagationTimeout: duration.prefault("60s"),
+    propagationInterval: duration.prefault("3s"),
+  })
+  .refine((dns) => dns[dns.provider === "acme-dns" ? "acmeDns" : dns.provider] !== undefined, {
+    message: "the provider's own block is missing (for example rfc2136: {server, keyName, secret})",
+  });
+
 const tls = z
   .strictObject({
     redirectHttp: z.boolean().default(true),
@@ -322,7 +379,9 @@ const tls = z
           .prefault("letsencrypt-staging"),
         email: z.string().default(""),
         domains: z.array(hostPattern).default([]),
-        challenge: z.enum(["http-01", "tls-alpn-01"]).default("http-01"),
+        challenge: z.enum(["http-01", "tls-alpn-01", "dns-01"]).default("http-01"),
+        // DNS-01 (the only challenge for wildcard names): which provider publishes the TXT record.
+        dns: acmeDns.optional(),
         renewBefore: duration.prefault("30d"),
         caFile: z.string().default(""),
         eab: z.strictObject({ kid: z.string().default(""), hmacKey: z.string().default("") }).prefault({}),
@@ -333,6 +392,33 @@ const tls = z
         // After an order fails validation the name is not ordered again for this long: Let's Encrypt's
         // failed-validation limit is easy to burn.
         failedOrderDelay: duration.prefault("1h"),
+      })
+      .prefault({}),
+    // On-demand TLS (opt-in): a certificate obtained during the first handshake for a name the config
+    // does not list, once `ask` allows it (Caddy's on_demand_tls).
+    onDemand: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        // GET <ask>?domain=NAME; any 2xx allows the name. Required when enabled.
+        ask: z.string().default(""),
+        // Names must end in one of these (".example.com" or "example.com"); empty: any name ask allows.
+        suffixes: z.array(z.string().regex(/^\.?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i, "expected a domain suffix such as .example.com").transform((s) => s.toLowerCase())).default([]),
+        // Orders per name and in total per window: a burst of random SNI names cannot burn the CA's limits.
+        rate: z.strictObject({ perName: wholeNumber().min(1).default(3), total: wholeNumber().min(1).default(10), window: duration.prefault("1m") }).prefault({}),
+        // A handshake waits this long for a new certificate, then gets the fallback while the order goes on.
+        handshakeTimeout: duration.prefault("5s"),
+        // How long ask's answers are remembered (Rampart extension).
+        askTimeout: duration.prefault("3s"),
+        allowTtl: duration.prefault("1h"),
+        denyTtl: duration.prefault("5m"),
+      })
+      .prefault({}),
+    // Client certificates at the edge (opt-in): verified against `ca`; `require` refuses the handshake
+    // without one, `optional` leaves it to routes with requireClientCert.
+    clientAuth: z
+      .strictObject({
+        ca: z.string().default(""),
+        mode: z.enum(["optional", "require"]).default("optional"),
       })
       .prefault({}),
   })
@@ -520,12 +606,43 @@ function checkReferences(config: unknown, ctx: Ctx): void {
     report(ctx, ["listen", "admin"], "an admin address off loopback needs adminToken (set RAMPART_ADMIN_TOKEN)");
   }
   const acme = asRecord(asRecord(root.tls)?.acme);
-  if (acme?.enabled === true && Array.isArray(acme.domains)) {
+  if (acme?.enabled === true && Array.isArray(acme.domains) && acme.challenge !== "dns-01") {
     acme.domains.forEach((domain: unknown, index) => {
       if (typeof domain === "string" && domain.startsWith("*.")) {
-        report(ctx, ["tls", "acme", "domains", index], "wildcard names need the DNS-01 challenge, which Rampart does not offer");
+        report(ctx, ["tls", "acme", "domains", index], "wildcard names need the DNS-01 challenge (tls.acme.challenge: dns-01 with tls.acme.dns)");
       }
     });
+  }
+  if (acme?.challenge === "dns-01" && acme.dns === undefined) {
+    report(ctx, ["tls", "acme", "dns"], "challenge dns-01 needs tls.acme.dns (provider: rfc2136 | exec | httpreq | acme-dns)");
+  }
+  checkTlsExtras(ctx, root);
+}
+
+/** On-demand TLS needs ACME and an ask endpoint; client auth needs a CA; mTLS to targets needs cert and key together. */
+function checkTlsExtras(ctx: Ctx, root: Record<string, unknown>): void {
+  const tls = asRecord(root.tls);
+  const onDemand = asRecord(tls?.onDemand);
+  if (onDemand?.enabled === true) {
+    if (typeof onDemand.ask !== "string" || !/^https?:\/\//.test(onDemand.ask)) {
+      report(ctx, ["tls", "onDemand", "ask"], "on-demand TLS needs an ask URL (http://... answering 2xx for names to certify)");
+    }
+    if (asRecord(tls?.acme)?.enabled !== true) report(ctx, ["tls", "onDemand", "enabled"], "on-demand TLS needs tls.acme.enabled: true");
+    if (asRecord(tls?.acme)?.challenge === "dns-01") report(ctx, ["tls", "onDemand", "enabled"], "on-demand TLS uses http-01 or tls-alpn-01 (names not known in advance have no DNS provider zone)");
+  }
+  const clientAuth = asRecord(tls?.clientAuth);
+  const clientAuthOn = typeof clientAuth?.ca === "string" && clientAuth.ca !== "";
+  if (clientAuth?.mode === "require" && !clientAuthOn) report(ctx, ["tls", "clientAuth", "ca"], "mode require needs the CA that signs client certificates");
+  (Array.isArray(root.routes) ? root.routes : []).forEach((value: unknown, index) => {
+    if (asRecord(value)?.requireClientCert === true && !clientAuthOn) {
+      report(ctx, ["routes", index, "requireClientCert"], "requireClientCert needs tls.clientAuth.ca");
+    }
+  });
+  for (const [name, value] of Object.entries(asRecord(root.services) ?? {})) {
+    const upstream = asRecord(asRecord(value)?.tls);
+    if (upstream !== undefined && (upstream.cert === undefined || upstream.cert === "") !== (upstream.key === undefined || upstream.key === "")) {
+      report(ctx, ["services", name, "tls", upstream.cert ? "key" : "cert"], "a client certificate needs both cert and key");
+    }
   }
 }
 
@@ -583,6 +700,10 @@ export type JailConfig = Config["jails"][string];
 export type RateLimitConfig = Config["rateLimits"][string];
 export type StoreConfig = Config["store"];
 export type AcmeConfig = Config["tls"]["acme"];
+export type AcmeDnsConfig = NonNullable<AcmeConfig["dns"]>;
+export type OnDemandConfig = Config["tls"]["onDemand"];
+export type ClientAuthConfig = Config["tls"]["clientAuth"];
+export type UpstreamTlsConfig = NonNullable<ServiceConfig["tls"]>;
 export type HealthCheckConfig = NonNullable<ServiceConfig["healthCheck"]>;
 export type CircuitBreakerConfig = NonNullable<ServiceConfig["circuitBreaker"]>;
 export type LimitsConfig = Config["limits"];

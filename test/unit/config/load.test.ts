@@ -223,9 +223,31 @@ describe("rules across keys", () => {
   test("a wildcard ACME domain is refused while ACME is enabled", () => {
     const text = (enabled: boolean) => yaml("tls:", "  acme:", `    enabled: ${enabled}`, "    domains:", "      - example.com", "      - '*.example.com'");
     assert.deepEqual(problems(text(true)), [
-      "test.yaml:6:9 tls.acme.domains[1]: wildcard names need the DNS-01 challenge, which Rampart does not offer",
+      "test.yaml:6:9 tls.acme.domains[1]: wildcard names need the DNS-01 challenge (tls.acme.challenge: dns-01 with tls.acme.dns)",
     ]);
     assert.deepEqual(loadConfigText(text(false), "test.yaml", {}).tls.acme.domains, ["example.com", "*.example.com"]);
+  });
+
+  test("a wildcard is accepted with DNS-01, which needs a provider with its own block", () => {
+    const acme = (...dns: string[]) =>
+      yaml("tls:", "  acme:", "    enabled: true", "    challenge: dns-01", "    domains: ['*.example.com']", ...dns);
+    assert.match(problems(acme()).join("\n"), /tls\.acme\.dns: challenge dns-01 needs tls\.acme\.dns/);
+    assert.match(problems(acme("    dns: { provider: rfc2136 }")).join("\n"), /tls\.acme\.dns: the provider's own block is missing/);
+    const config = loadConfigText(acme("    dns:", "      provider: exec", "      exec: { command: /usr/local/bin/dns-hook }"), "test.yaml", {});
+    assert.equal(config.tls.acme.dns?.exec?.command, "/usr/local/bin/dns-hook");
+    assert.equal(config.tls.acme.dns?.propagationTimeout, 60_000);
+  });
+
+  test("on-demand TLS needs ACME and an ask URL; client auth needs a CA; mTLS to targets needs cert and key", () => {
+    assert.deepEqual(problems(yaml("tls:", "  onDemand: { enabled: true }")), [
+      "test.yaml:2:3 tls.onDemand.ask: on-demand TLS needs an ask URL (http://... answering 2xx for names to certify)",
+      "test.yaml:2:24 tls.onDemand.enabled: on-demand TLS needs tls.acme.enabled: true",
+    ]);
+    assert.match(problems(yaml("tls:", "  clientAuth: { mode: require }")).join("\n"), /tls\.clientAuth\.ca: mode require needs the CA/);
+    assert.match(
+      problems(yaml("services:", "  api:", "    targets: [{ url: 'https://127.0.0.1:1' }]", "    tls: { cert: c.pem }")).join("\n"),
+      /services\.api\.tls\.key: a client certificate needs both cert and key/,
+    );
   });
 
   test("h2c on the HTTP listener needs the redirect off", () => {
@@ -261,7 +283,7 @@ test("every problem is reported at once, sorted by position", () => {
       '14:15 services.api.balancer: expected one of: round-robin, least-requests, ip-hash, random (got "fastest")',
       '18:11 routes[1].name: duplicate route name "api"',
       '19:14 routes[1].service: unknown service "apii"',
-      "25:9 tls.acme.domains[1]: wildcard names need the DNS-01 challenge, which Rampart does not offer",
+      "25:9 tls.acme.domains[1]: wildcard names need the DNS-01 challenge (tls.acme.challenge: dns-01 with tls.acme.dns)",
     ],
   );
 });
