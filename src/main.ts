@@ -475,10 +475,14 @@ export class Gateway {
   }
 }
 
-/** The names ACME orders for: tls.acme.domains, else every exact host a route names (no IPs, no localhost). */
+/**
+ * The names ACME orders for: tls.acme.domains, else every host a route names (no IPs, no localhost;
+ * wildcard hosts only with DNS-01, the one challenge that can prove them).
+ */
 function acmeDomains(config: Config): string[] {
   const named = config.tls.acme.domains.length > 0 ? config.tls.acme.domains : config.routes.flatMap((route) => route.match.host ?? []);
-  return [...new Set(named)].filter((host) => !host.startsWith("*.") && !host.startsWith("[") && isIP(host) === 0 && host !== "localhost");
+  const wildcards = config.tls.acme.challenge === "dns-01";
+  return [...new Set(named)].filter((host) => (wildcards || !host.startsWith("*.")) && !host.startsWith("[") && isIP(host) === 0 && host !== "localhost");
 }
 
 /** package.json's version (dist/src/main.js sits two levels below it). */

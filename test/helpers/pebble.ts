@@ -17,6 +17,9 @@ export interface Pebble {
   /** Where pebble connects for HTTP-01 and TLS-ALPN-01: the gateway must listen on these. */
   readonly httpPort: number;
   readonly tlsPort: number;
+  /** pebble-challtestsrv: its DNS ("127.0.0.1:PORT") and management API (POST /set-txt, /clear-txt, /set-cname). */
+  readonly challengeDns: string;
+  readonly challengeManagementUrl: string;
   /** Orders pebble has finalised (certificates issued), counted from its log. */
   issued(): number;
   /** The root that issues certificates (from /roots/0 on the management port), PEM. */
@@ -27,7 +30,12 @@ export interface Pebble {
   close(): Promise<void>;
 }
 
-export async function startPebble(): Promise<Pebble> {
+export interface PebbleOptions {
+  /** The DNS server pebble's validation authority asks ("host:port"); default its pebble-challtestsrv. */
+  readonly dnsServer?: string;
+}
+
+export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> {
   const dir = await mkdtemp(join(tmpdir(), "rampart-pebble-"));
   const acmePort = await freePort();
   const managementPort = await freePort();
@@ -66,7 +74,7 @@ export async function startPebble(): Promise<Pebble> {
 
   const start = async () => {
     log = "";
-    const child = spawn("pebble", ["-config", configFile, "-dnsserver", `127.0.0.1:${dnsPort}`], {
+    const child = spawn("pebble", ["-config", configFile, "-dnsserver", options.dnsServer ?? `127.0.0.1:${dnsPort}`], {
       env: { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -90,6 +98,8 @@ export async function startPebble(): Promise<Pebble> {
     caFile,
     httpPort,
     tlsPort,
+    challengeDns: `127.0.0.1:${dnsPort}`,
+    challengeManagementUrl: `http://127.0.0.1:${challengeManagementPort}`,
     issued: () => (log.match(/Issued certificate serial/g) ?? []).length,
     issuingRoot: async () => fetchText(`https://127.0.0.1:${managementPort}/roots/0`, ca),
     stop,

@@ -7,9 +7,11 @@ import https from "node:https";
 import { rootCertificates } from "node:tls";
 import * as acme from "acme-client";
 import type { AcmeConfig } from "../../config/schema.js";
+import type { Logger } from "../../observability/logger.js";
 import type { CertStore } from "../../state/cert-store.js";
 import type { PemPair } from "../../state/pem-pair.js";
 import { probeDirectory, setAcmeHttpsAgent } from "./acme-http.js";
+import { Dns01Challenge } from "./dns/dns01-challenge.js";
 
 /** How long a challenge answer is kept: longer than any validation takes. */
 const CHALLENGE_TTL_MS = 10 * 60_000;
@@ -29,11 +31,15 @@ export class OrderFailure extends Error {
 export class AcmeAccount {
   // One account for every concurrent order: the first caller creates it, the others wait for it.
   #client: Promise<acme.Client> | undefined;
+  readonly #dns: Dns01Challenge | undefined;
 
   constructor(
     private readonly config: AcmeConfig,
     private readonly store: CertStore,
-  ) {}
+    logger: Logger,
+  ) {
+    this.#dns = config.challenge === "dns-01" && config.dns !== undefined ? new Dns01Challenge(config.dns, logger) : undefined;
+  }
 
   /** Trusts `caFile` for the ACME server itself (private CAs, test servers), besides the public roots. */
   static async trustCa(caFile: string): Promise<void> {
@@ -61,6 +67,12 @@ export class AcmeAccount {
         challengePriority: [this.config.challenge],
         skipChallengeVerification: true,
         challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+          if (challenge.type === "dns-01") {
+            // Publishing and propagation come before the CA hears of it: a failure here burns no validation.
+            await this.#dnsChallenge().present(authz.identifier.value, keyAuthorization);
+            validationAttempted = true;
+            return;
+          }
           validationAttempted = true;
           if (challenge.type === "http-01") {
             await this.store.putChallenge(`http-01:${challenge.token}`, keyAuthorization, CHALLENGE_TTL_MS);
@@ -70,7 +82,8 @@ export class AcmeAccount {
             await this.store.putChallenge(`tls-alpn-01:${authz.identifier.value}`, pem, CHALLENGE_TTL_MS);
           }
         },
-        challengeRemoveFn: async (authz, challenge) => {
+        challengeRemoveFn: async (authz, challenge, keyAuthorization) => {
+          if (challenge.type === "dns-01") return this.#dnsChallenge().cleanup(authz.identifier.value, keyAuthorization);
           await this.store.deleteChallenge(challenge.type === "http-01" ? `http-01:${challenge.token}` : `tls-alpn-01:${authz.identifier.value}`);
         },
       });
@@ -79,6 +92,11 @@ export class AcmeAccount {
       const message = error instanceof Error ? error.message : String(error);
       throw new OrderFailure(message, validationAttempted, { cause: error });
     }
+  }
+
+  #dnsChallenge(): Dns01Challenge {
+    if (this.#dns === undefined) throw new Error("the CA offered dns-01 but tls.acme.dns is not configured");
+    return this.#dns;
   }
 
   #account(): Promise<acme.Client> {

@@ -48,7 +48,7 @@ export class AcmeManager {
     private readonly logger: Logger,
   ) {
     for (const domain of domains) this.#domains.set(domain, { details: undefined, renewAt: 0, notBefore: 0, failures: 0, checking: false });
-    this.#account = new AcmeAccount(config, store);
+    this.#account = new AcmeAccount(config, store, logger);
     for (const result of ["success", "failure"]) metrics.acmeOrders.inc({ result }, 0);
   }
 

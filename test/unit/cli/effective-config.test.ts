@@ -103,6 +103,15 @@ describe("redaction", () => {
     });
   });
 
+  test("DNS-01 provider secrets are redacted; key names and users are not", () => {
+    const dns = { provider: "rfc2136", rfc2136: { server: "127.0.0.1:53", keyName: "rampart", secret: "tsig==" }, httpreq: { url: "https://u:pw@dns.internal", username: "u", password: "p" } };
+    assert.deepEqual(redact(dns), {
+      provider: "rfc2136",
+      rfc2136: { server: "127.0.0.1:53", keyName: "rampart", secret: REDACTED },
+      httpreq: { url: `https://u:${REDACTED}@dns.internal`, username: "u", password: REDACTED },
+    });
+  });
+
   test("the printed config holds no secret and keeps everything else", () => {
     const config = loadConfigText(SECRETS, "t.yaml", ENV);
     for (const format of ["yaml", "json"] as const) {

@@ -1,0 +1,95 @@
+// A real authoritative DNS server for tests: Debian's BIND 9 (`named`) on a free loopback port, serving
+// one zone that accepts dynamic updates signed with a TSIG key (what rfc2136 providers talk to). Every
+// name in the zone has an A record for 127.0.0.1, so pebble can also be pointed at it.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { Resolver } from "node:dns/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "./backend.js";
+
+export interface Bind {
+  /** "127.0.0.1:PORT": for rfc2136.server, tls.acme.dns.resolvers and pebble's -dnsserver. */
+  readonly server: string;
+  readonly zone: string;
+  readonly keyName: string;
+  readonly algorithm: "hmac-sha256";
+  /** The TSIG secret, base64. */
+  readonly secret: string;
+  /** The TXT values of `name` as BIND answers them now ([] when there are none). */
+  txt(name: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export async function startBind(zone = "rampart.test"): Promise<Bind> {
+  const dir = await mkdtemp(join(tmpdir(), "rampart-bind-"));
+  const port = await freePort();
+  const secret = randomBytes(32).toString("base64");
+  const keyName = "rampart-key";
+  await writeFile(
+    join(dir, `${zone}.zone`),
+    [
+      "$TTL 60",
+      `@ IN SOA ns.${zone}. hostmaster.${zone}. 1 60 60 600 60`,
+      `@ IN NS ns.${zone}.`,
+      "ns IN A 127.0.0.1",
+      "@ IN A 127.0.0.1",
+      "* IN A 127.0.0.1",
+      "",
+    ].join("\n"),
+  );
+  await writeFile(
+    join(dir, "named.conf"),
+    [
+      `options { directory "${dir}"; pid-file "${dir}/named.pid"; session-keyfile "${dir}/session.key";`,
+      `  listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; dnssec-validation no; };`,
+      "controls { };",
+      `key "${keyName}" { algorithm hmac-sha256; secret "${secret}"; };`,
+      `zone "${zone}" { type primary; file "${dir}/${zone}.zone"; allow-update { key "${keyName}"; }; };`,
+      "",
+    ].join("\n"),
+  );
+  let log = "";
+  const named: ChildProcess = spawn("named", ["-g", "-c", join(dir, "named.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+  named.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
+  named.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));
+  const server = `127.0.0.1:${port}`;
+  const resolver = new Resolver({ timeout: 1_000, tries: 1 });
+  resolver.setServers([server]);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await resolver.resolveSoa(zone);
+      break;
+    } catch (error) {
+      if (named.exitCode !== null || Date.now() > deadline) {
+        named.kill("SIGKILL");
+        throw new Error(`named did not start: ${String(error)}\n${log}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return {
+    server,
+    zone,
+    keyName,
+    algorithm: "hmac-sha256",
+    secret,
+    txt: async (name) => {
+      try {
+        return (await resolver.resolveTxt(name.replace(/\.$/, ""))).map((chunks) => chunks.join(""));
+      } catch {
+        return [];
+      }
+    },
+    close: async () => {
+      if (named.exitCode === null) {
+        const exited = new Promise((resolve) => named.once("exit", resolve));
+        named.kill("SIGTERM");
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
