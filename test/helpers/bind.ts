@@ -3,6 +3,7 @@
 // name in the zone has an A record for 127.0.0.1, so pebble can also be pointed at it.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { Resolver } from "node:dns/promises";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -51,7 +52,7 @@ export async function startBind(zone = "rampart.test"): Promise<Bind> {
     ].join("\n"),
   );
   let log = "";
-  const named: ChildProcess = spawn("named", ["-g", "-c", join(dir, "named.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+  const named: ChildProcess = spawn(existsSync("/usr/sbin/named") ? "/usr/sbin/named" : "named", ["-g", "-c", join(dir, "named.conf")], { stdio: ["ignore", "pipe", "pipe"] });
   named.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
   named.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));
   const server = `127.0.0.1:${port}`;
