@@ -22,8 +22,9 @@ const gateway = await Gateway.start({ configFile: process.env.RAMPART_CONFIG ?? 
 const { https, http: plain, admin } = gateway.addresses;
 console.log(`
 Rampart demo is running. Try:
-  curl -k https://localhost:${https.port}/            # → backend "hello"
+  curl -k https://localhost:${https.port}/hello       # → backend "hello"
   curl -k https://localhost:${https.port}/echo/abc    # → backend "echo", url "/abc"
+  curl -k https://localhost:${https.port}/            # → Rampart's own welcome answer (no backend)
   curl -i http://localhost:${plain.port}/             # → 308 to https
   curl http://127.0.0.1:${admin!.port}/metrics         # Prometheus metrics
 Ctrl-C stops it.

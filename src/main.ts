@@ -25,6 +25,7 @@ import { offenceTracker } from "./guards/jails.js";
 import type { RequestObserver } from "./pipeline/pipeline.js";
 import { createSharedState, type SharedState } from "./state/shared-state.js";
 import { buildGeneration, retiredServices, type Generation } from "./assembly/generation.js";
+import { loadServicesTls, type UpstreamTls } from "./upstream/upstream-tls.js";
 import { Forwarder } from "./proxy/forwarder.js";
 import { adminApi, type ReloadResult } from "./admin/admin-api.js";
 import { ConfigHistory } from "./admin/config-history.js";
@@ -40,6 +41,8 @@ import { plainHttpHandler } from "./server/plain-http.js";
 import { drain } from "./server/shutdown.js";
 import { AcmeManager } from "./tls/acme/acme-manager.js";
 import { CertificateResolver } from "./tls/certificate-resolver.js";
+import { ON_DEMAND_RESULTS, OnDemandPolicy } from "./tls/on-demand/on-demand-policy.js";
+import { clientCaOf } from "./tls/client-ca.js";
 import { TargetRegistry } from "./upstream/target-registry.js";
 import { SplitRegistry } from "./routing/split.js";
 import { RolloutManager } from "./routing/rollout-manager.js";
@@ -77,6 +80,8 @@ export class Gateway {
   #generation: Generation;
   #certificates!: CertificateResolver;
   #acme: AcmeManager | undefined;
+  /** The exact route hosts of one generation, for on-demand TLS (built on the first unknown name after a reload). */
+  #routeHosts: { readonly generation: Generation; readonly hosts: ReadonlySet<string> } | undefined;
   #draining = false;
   #ready = false;
   readonly #forwarder: Forwarder;
@@ -92,6 +97,8 @@ export class Gateway {
   readonly #splits = new SplitRegistry();
   readonly #rollouts: RolloutManager;
   readonly #bodies: BodyProgress;
+  /** tls.clientAuth as the listener was built with it (restart-only): routes' client-cert stages follow it, not a reload. */
+  readonly #clientCertificates: boolean;
   readonly #linger: Linger;
   readonly #sendWatch: SendWatch;
   readonly #eventLoop: EventLoopLag;
@@ -105,6 +112,7 @@ export class Gateway {
   private constructor(
     private readonly options: GatewayOptions,
     config: Config,
+    upstreamTls: ReadonlyMap<string, UpstreamTls>,
   ) {
     this.metrics = new GatewayMetrics({ countReloads: options.primary === undefined, version: packageVersion() });
     this.#targets = new TargetRegistry(this.metrics);
@@ -127,6 +135,7 @@ export class Gateway {
     this.#offences = offenceTracker(this.#bans, this.logger);
     this.#onFinished = requestObserver(this.metrics, this.#accessLog, () => this.config.log.access, this.#offences.request);
     this.#gate = new ConnectionGate(() => this.config.limits, this.metrics, (ip) => this.#classifyConnection(ip));
+    this.#clientCertificates = config.tls.clientAuth.ca !== "";
     this.#bodies = new BodyProgress(() => this.metrics.clientTimeouts.inc({ kind: "body" }));
     this.#linger = new Linger(
       () => this.config.limits,
@@ -144,13 +153,14 @@ export class Gateway {
     this.metrics.trackPools(() => [...this.#generation.services.values()].map((service) => ({ name: service.name, ...service.sockets() })));
     this.#rollouts = new RolloutManager(this.#state.rollouts, this.#state.certs, this.metrics, this.logger);
     this.#poolSweep = setInterval(() => this.#sweepPools(), 1_000).unref();
-    this.#generation = buildGeneration(config, this.#shared());
+    this.#generation = buildGeneration(config, upstreamTls, this.#shared());
   }
 
   /** Loads the config file, binds every listener and resolves once the gateway is serving. */
   static async start(options: GatewayOptions): Promise<Gateway> {
     const config = loadConfigFile(options.configFile, options.env);
-    const gateway = new Gateway(options, config);
+    // Files the config names for TLS to targets: an unusable one fails the start like a config error.
+    const gateway = new Gateway(options, config, loadServicesTls(config, options.configFile));
     try {
       await gateway.#listen();
     } catch (error) {
@@ -184,9 +194,12 @@ export class Gateway {
    */
   async reload(text?: string): Promise<ReloadResult> {
     let config: Config;
+    let upstreamTls: ReadonlyMap<string, UpstreamTls>;
     try {
       // `text`: the file as a cluster primary read and validated it, so every worker loads the same bytes.
       config = text === undefined ? loadConfigFile(this.options.configFile, this.options.env) : loadConfigText(text, this.options.configFile, this.options.env);
+      // Read at every reload, so a CA or client certificate replaced under the same path takes effect.
+      upstreamTls = loadServicesTls(config, this.options.configFile, text);
     } catch (error) {
       const problems = problemsOf(error);
       this.metrics.configReloads.inc({ result: "failure" });
@@ -195,7 +208,7 @@ export class Gateway {
       return { ok: false, problems };
     }
     const previous = this.#generation;
-    const next = buildGeneration(config, this.#shared(), previous);
+    const next = buildGeneration(config, upstreamTls, this.#shared(), previous);
     this.#generation = next;
     for (const service of next.services.values()) service.start();
     for (const service of retiredServices(previous, next)) {
@@ -270,6 +283,7 @@ export class Gateway {
       linger: this.#linger,
       splits: this.#splits,
       rollouts: this.#rollouts,
+      clientCertificates: this.#clientCertificates,
     };
   }
 
@@ -341,6 +355,33 @@ export class Gateway {
     return server;
   }
 
+  /**
+   * On-demand TLS: handshakes for names nothing serves go to the policy (tls/on-demand/), which asks,
+   * rate-limits and orders through `acme`. A handshake waits at most tls.onDemand.handshakeTimeout, and
+   * always ends 1 s before the listener's own handshake timeout would cut it off.
+   */
+  #enableOnDemand(config: Config, acme: AcmeManager): void {
+    const decisions = this.metrics.onDemandDecisions;
+    for (const result of ON_DEMAND_RESULTS) decisions.inc({ result }, 0);
+    const policy = new OnDemandPolicy({
+      config: config.tls.onDemand,
+      issuer: acme,
+      logger: this.logger,
+      count: (result) => decisions.inc({ result }),
+      handshakeWaitMs: Math.min(config.tls.onDemand.handshakeTimeout, Math.max(0, handshakeTimeout(config.limits) - 1_000)),
+      configured: (name) => this.#isRouteHost(name),
+    });
+    acme.setOnDemandRenewalCheck((domain) => policy.allowsRenewal(domain));
+    this.#certificates.setOnDemand(policy);
+    this.logger.info({ suffixes: config.tls.onDemand.suffixes, rate: config.tls.onDemand.rate, handshakeWaitMs: policy.handshakeWaitMs }, "on-demand TLS enabled");
+  }
+
+  #isRouteHost(name: string): boolean {
+    const generation = this.#generation;
+    if (this.#routeHosts?.generation !== generation) this.#routeHosts = { generation, hosts: new Set(generation.routes.exactHosts()) };
+    return this.#routeHosts.hosts.has(name);
+  }
+
   /** With TLS-ALPN-01, the HTTPS listener answers validations itself (ALPN `acme-tls/1`); otherwise no filter, no cost. */
   #alpnChallenges(config: Config): SocketFilter | undefined {
     if (!config.tls.acme.enabled || config.tls.acme.challenge !== "tls-alpn-01") return undefined;
@@ -391,11 +432,16 @@ export class Gateway {
   async #listen(): Promise<void> {
     const config = this.config;
     await this.#bans.start();
+    // Read before any certificate is served (every SecureContext carries it); a bad file stops the start.
+    const clientCa = clientCaOf(config.tls.clientAuth);
     this.#certificates = await CertificateResolver.create(config.tls, this.#generation.routes.exactHosts(), this.logger);
     this.#watchCertificateExpiry();
     if (config.tls.acme.enabled) {
       this.#acme = new AcmeManager(config.tls.acme, acmeDomains(config), this.#state.certs, this.#certificates, this.metrics, this.logger);
+      const acme = this.#acme;
+      this.#certificates.setErrorSource((domain) => acme.lastError(domain));
       await this.#acme.start();
+      if (config.tls.onDemand.enabled) this.#enableOnDemand(config, this.#acme);
     }
     const handlers = {
       request: (req: http.IncomingMessage, res: http.ServerResponse, encrypted: boolean) => {
@@ -418,6 +464,7 @@ export class Gateway {
         minVersion: config.tls.minVersion,
         defaultCertificate: this.#certificates.defaultCertificate(),
         sniCallback: (name, callback) => this.#certificates.sniCallback(name, callback),
+        clientCa,
       },
       handlers,
       edge,

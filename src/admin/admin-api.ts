@@ -3,7 +3,7 @@ import type { BanManager } from "../guards/bans.js";
 import type { CertificateResolver } from "../tls/certificate-resolver.js";
 import type { Service } from "../upstream/service.js";
 import { routeApi, type AdminApi, type AdminHandler } from "./admin-server.js";
-import type { UpstreamRow } from "./upstreams-view.js";
+import { tlsErrorsOf, type UpstreamRow } from "./upstreams-view.js";
 import { banHandlers } from "./admin-bans.js";
 import { rolloutHandlers } from "./admin-rollouts.js";
 import type { RolloutManager } from "../routing/rollout-manager.js";
@@ -38,6 +38,7 @@ export function adminApi(gateway: AdminSubject): AdminApi {
             breaker: target.breakerState,
             inFlight: target.inFlight,
             lastError: target.lastError ?? null,
+            tls: tlsErrorsOf(target),
           })),
         ),
       }),

@@ -29,6 +29,8 @@ export interface RouteStatus {
   readonly methods: readonly string[] | null;
   /** The route's one service, or null for a split. */
   readonly service: string | null;
+  /** The status a route with `respond` answers with by itself (no service). */
+  readonly respond: number | null;
   /** A split's sides with their live weights (a rollout moves them) and the config's. */
   readonly split: readonly { readonly service: string; readonly weight: number; readonly configured: number }[] | null;
   readonly sticky: string | null;
@@ -187,6 +189,7 @@ function buildReport(subject: StatusSubject, read: MetricsRead, rate: (key: stri
       pathPrefix: route.match.pathPrefix,
       methods: route.match.methods ?? null,
       service: route.service ?? null,
+      respond: route.respond?.status ?? null,
       split,
       sticky: route.split?.sticky ?? null,
       rollout: rollouts.get(route.name) ?? null,

@@ -217,6 +217,7 @@ export function statusPageScript(): void {
   }
 
   function backendOf(route: RouteStatus): { text: string; title: string } {
+    if (route.respond !== null) return { text: "answers " + route.respond, title: "the route answers by itself (respond)" };
     if (route.split === null) return { text: route.service ?? dash, title: "" };
     const total = route.split.reduce((sum, side) => sum + side.weight, 0);
     const text = route.split.map((side) => side.service + " " + (total > 0 ? Math.round((100 * side.weight) / total) : 0) + "%").join(" · ");
@@ -363,6 +364,9 @@ export function statusPageScript(): void {
             { text: cert.issuer, title: cert.issuer },
             { text: relative(cert.notAfter), title: absolute(cert.notAfter), cls: days < 7 ? "bad" : days < 14 ? "warn" : "" },
             { text: cert.nextRenewal === null ? dash : relative(cert.nextRenewal), title: absolute(cert.nextRenewal) },
+            cert.lastError == null
+              ? dash
+              : { text: cert.lastError.code + " " + relative(cert.lastError.at), title: cert.lastError.message + " (" + absolute(cert.lastError.at) + ")", cls: "bad" },
           ],
         };
       }),

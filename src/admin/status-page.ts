@@ -171,7 +171,7 @@ const BODY = `
     <section id="certificates" class="panel" aria-labelledby="certificates-title">
       <h2 id="certificates-title">Certificates</h2>
       <div class="scroll"><table class="stack">
-        <thead><tr><th scope="col">Name</th><th scope="col">Source</th><th scope="col">Issuer</th><th scope="col">Expires</th><th scope="col">Next renewal</th></tr></thead>
+        <thead><tr><th scope="col">Name</th><th scope="col">Source</th><th scope="col">Issuer</th><th scope="col">Expires</th><th scope="col">Next renewal</th><th scope="col">Last ACME error</th></tr></thead>
         <tbody id="certs-body"></tbody>
       </table></div>
       <p class="empty muted" hidden></p>

@@ -1,7 +1,16 @@
 // /api/upstreams with workers: every worker runs its own health checks and breakers, so one worker's
 // view is not the fleet's. The primary asks every ready worker and merges the rows per target: the row
 // keeps the contract's fields, read for the fleet (healthy only if every worker sees it healthy, the
-// worst breaker state, in-flight summed), and `workers` says how many saw what.
+// worst breaker state, in-flight summed, TLS errors summed with the latest one kept), and `workers`
+// says how many saw what.
+
+/** Failed TLS sessions with a target (requests and health probes): "certificate has expired" at a glance. */
+export interface TargetTlsErrors {
+  readonly errors: number;
+  readonly lastError: string | null;
+  /** ISO 8601, when lastError happened. */
+  readonly lastErrorAt: string | null;
+}
 
 export interface UpstreamRow {
   readonly service: string;
@@ -10,6 +19,7 @@ export interface UpstreamRow {
   readonly breaker: "closed" | "half-open" | "open";
   readonly inFlight: number;
   readonly lastError: string | null;
+  readonly tls: TargetTlsErrors;
 }
 
 export interface FleetUpstreamRow extends UpstreamRow {
@@ -37,9 +47,22 @@ export function mergeUpstreamViews(views: readonly (readonly UpstreamRow[])[]): 
         breaker: seen !== undefined && SEVERITY[seen.breaker] >= SEVERITY[row.breaker] ? seen.breaker : row.breaker,
         inFlight: (seen?.inFlight ?? 0) + row.inFlight,
         lastError: row.lastError ?? seen?.lastError ?? null,
+        tls: seen === undefined ? row.tls : mergeTls(seen.tls, row.tls),
         workers: counts,
       });
     }
   }
   return [...merged.values()];
+}
+
+/** A row's TLS errors as the target keeps them (upstream/target.ts). */
+export function tlsErrorsOf(target: { readonly tlsErrors: number; readonly lastTlsError: { readonly message: string; readonly at: number } | undefined }): TargetTlsErrors {
+  const last = target.lastTlsError;
+  return { errors: target.tlsErrors, lastError: last?.message ?? null, lastErrorAt: last === undefined ? null : new Date(last.at).toISOString() };
+}
+
+function mergeTls(a: TargetTlsErrors, b: TargetTlsErrors): TargetTlsErrors {
+  // ISO 8601 timestamps of one format compare as strings; null (none yet) loses to any.
+  const latest = (b.lastErrorAt ?? "") > (a.lastErrorAt ?? "") ? b : a;
+  return { errors: a.errors + b.errors, lastError: latest.lastError, lastErrorAt: latest.lastErrorAt };
 }

@@ -11,6 +11,7 @@ import { compileHeaderEdits, type Route } from "../routing/route.js";
 import { RouteTable } from "../routing/route-table.js";
 import { Service } from "../upstream/service.js";
 import type { TargetRegistry } from "../upstream/target-registry.js";
+import { sameUpstreamTls, type UpstreamTls } from "../upstream/upstream-tls.js";
 import type { BanManager } from "../guards/bans.js";
 import type { ClientConcurrency } from "../guards/client-concurrency.js";
 import { CidrSet } from "../guards/ip.js";
@@ -46,18 +47,27 @@ export interface BuildShared {
   /** Split weights by route, kept across reloads (a rollout moves them). */
   readonly splits: SplitRegistry;
   readonly rollouts: RolloutManager;
+  /** Whether the HTTPS listener asks clients for certificates: decided at start (tls.clientAuth is restart-only), whatever a reload says. */
+  readonly clientCertificates: boolean;
 }
 
-export function buildGeneration(config: Config, shared: BuildShared, previous?: Generation): Generation {
+/**
+ * `upstreamTls`: the services' TLS files as loadServicesTls read them for this config. The caller reads
+ * them with the config, so an unusable file is a config error and nothing here is built.
+ */
+export function buildGeneration(config: Config, upstreamTls: ReadonlyMap<string, UpstreamTls>, shared: BuildShared, previous?: Generation): Generation {
   const services = new Map<string, Service>();
   for (const [name, serviceConfig] of Object.entries(config.services)) {
     const old = previous?.services.get(name);
-    services.set(
-      name,
-      old !== undefined && isDeepStrictEqual(old.config, serviceConfig)
-        ? old
-        : new Service(name, serviceConfig, shared.targets, shared.metrics, shared.logger),
-    );
+    const tls = upstreamTls.get(name);
+    // Same config and same TLS file contents: the pool is kept. A CA or client certificate replaced
+    // under the same path builds a new service (new agent and HTTP/2 sessions); targets keep their state.
+    const keep = old !== undefined && isDeepStrictEqual(old.config, serviceConfig) && sameUpstreamTls(old.tls, tls);
+    services.set(name, keep ? old : new Service(name, serviceConfig, shared.targets, shared.metrics, shared.logger, tls));
+    // At every load, not per request: a setting nobody should run with in production must not go unnoticed.
+    if (tls?.verify === false) {
+      shared.logger.warn({ service: name }, `services.${name}.tls.verify is false: target certificates are NOT verified (anyone on the path can impersonate the targets); use tls.ca instead`);
+    }
   }
   const guards: GuardSet = {
     bans: shared.bans,
@@ -69,10 +79,19 @@ export function buildGeneration(config: Config, shared: BuildShared, previous?: 
     concurrency: shared.concurrency,
   };
   const allJails = [...guards.jails.values()];
-  const build: BuildContext = { config, guards, metrics: shared.metrics, logger: shared.logger, forwarder: shared.forwarder, bodies: shared.bodies };
+  const build: BuildContext = {
+    config,
+    guards,
+    metrics: shared.metrics,
+    logger: shared.logger,
+    forwarder: shared.forwarder,
+    bodies: shared.bodies,
+    clientCertificates: shared.clientCertificates,
+  };
   const routes = new RouteTable<RouteEntry>(
     config.routes.map((route) => {
-      const sideWeights = route.split === undefined ? [[route.service!, 100] as const] : Object.entries(route.split.services);
+      // A route that answers by itself (respond) has no side: no service, no target, no forwarding.
+      const sideWeights = route.respond !== undefined ? [] : route.split === undefined ? [[route.service!, 100] as const] : Object.entries(route.split.services);
       const sides = sideWeights.map(([name]) => Object.freeze({ name, service: services.get(name)! }));
       const split = route.split === undefined ? undefined : shared.splits.weightsFor(route.name, sideWeights);
       const compiled: Route = Object.freeze({

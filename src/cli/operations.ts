@@ -34,6 +34,8 @@ export interface CertificateRow {
   readonly issuer: string;
   readonly source: string;
   readonly nextRenewal: string | null;
+  /** The last failed ACME order for the name, until one succeeds. */
+  readonly lastError?: { readonly code: string; readonly message: string; readonly at: string } | null;
 }
 
 export interface RolloutRow {
@@ -286,10 +288,23 @@ export async function upstreams(client: AdminClient, options: { readonly json: b
 
 export function renderCertificates(rows: readonly CertificateRow[], now: number): string {
   if (rows.length === 0) return "no certificates";
-  return formatTable(
-    ["DOMAIN", "SOURCE", { header: "EXPIRES IN", align: "right" }, "NOT AFTER", "NEXT RENEWAL", "ISSUER"],
-    rows.map((row) => [row.domain, row.source, describeDays(daysUntil(row.notAfter, now)), shortTime(row.notAfter), shortTime(row.nextRenewal), row.issuer]),
+  // The last-error column only where ACME runs (the gateway then reports lastError, null or not, for every name).
+  const acme = rows.some((row) => row.lastError !== undefined);
+  const table = formatTable(
+    ["DOMAIN", "SOURCE", { header: "EXPIRES IN", align: "right" }, "NOT AFTER", "NEXT RENEWAL", "ISSUER", ...(acme ? ["LAST ACME ERROR"] : [])],
+    rows.map((row) => [
+      row.domain,
+      row.source,
+      describeDays(daysUntil(row.notAfter, now)),
+      shortTime(row.notAfter),
+      shortTime(row.nextRenewal),
+      row.issuer,
+      ...(acme ? [row.lastError == null ? "-" : `${row.lastError.code} at ${shortTime(row.lastError.at)}`] : []),
+    ]),
   );
+  // The messages are long (a CA's problem document, a hook's stderr): below the table, one a line.
+  const errors = rows.filter((row) => row.lastError != null).map((row) => `${row.domain}: ${row.lastError!.message}`);
+  return errors.length === 0 ? table : `${table}\n\n${errors.join("\n")}`;
 }
 
 export async function certs(client: AdminClient, options: { readonly json: boolean; readonly now?: number }): Promise<Output> {

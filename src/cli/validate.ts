@@ -13,6 +13,8 @@ import { Locator } from "../config/locate.js";
 import type { Config, ListenAddress } from "../config/schema.js";
 import { prefixMatches } from "../routing/route-table.js";
 import { inspectPemPair, type CertificateDetails } from "../tls/certificate-details.js";
+import { clientCaOf } from "../tls/client-ca.js";
+import { loadUpstreamTls } from "../upstream/upstream-tls.js";
 import { configJsonSchema } from "./json-schema.js";
 import { didYouMean } from "./suggest.js";
 
@@ -66,6 +68,7 @@ export async function validateFile(file: string, options: ValidateOptions = {}):
   checkNotEmpty(doc, config, add);
   checkListeners(config, add);
   checkCertificates(config, add, options.now ?? Date.now());
+  checkUpstreamTls(config, add);
   checkShadowedRoutes(config, add);
   if (options.checkTargets === true) await checkTargets(config, add, options.connectTimeoutMs ?? 1_000);
   found.sort((a, b) => a.line - b.line || a.col - b.col);
@@ -282,6 +285,21 @@ function checkCertificates(config: Config, add: Add, now: number): void {
     } catch (error) {
       add("error", ["tls", "acme", "caFile"], `cannot read "${config.tls.acme.caFile}": ${readFailure(error)}`, "value");
     }
+  }
+  if (config.tls.clientAuth.ca !== "") {
+    try {
+      // What start runs: the file read and every certificate in it parsed.
+      clientCaOf(config.tls.clientAuth);
+    } catch (error) {
+      add("error", ["tls", "clientAuth", "ca"], (error as Error).message.replace(/^tls\.clientAuth\.ca: /, ""), "value");
+    }
+  }
+}
+
+/** services.*.tls files: what start and every reload run (upstream/upstream-tls.ts), each problem at its key. */
+function checkUpstreamTls(config: Config, add: Add): void {
+  for (const [name, service] of Object.entries(config.services)) {
+    if (service.tls !== undefined) loadUpstreamTls(service.tls, (key, message) => add("error", ["services", name, "tls", key], message, "value"));
   }
 }
 

@@ -24,6 +24,7 @@ import { IpcPeer } from "../state/ipc.js";
 import { StateHost } from "../state/state-host.js";
 import { mergeUpstreamViews, type UpstreamRow } from "../admin/upstreams-view.js";
 import { ConfigHistory } from "../admin/config-history.js";
+import { loadServicesTls } from "../upstream/upstream-tls.js";
 import { fleetStatus, type WorkerStatus } from "../admin/admin-status.js";
 
 const CRASH_WINDOW_MS = 60_000;
@@ -87,7 +88,10 @@ export class Primary {
   }
 
   static async start(configFile: string): Promise<Primary> {
-    const primary = new Primary(configFile, loadConfigFile(configFile));
+    const config = loadConfigFile(configFile);
+    // Every worker would fail its start on an unusable TLS file for targets, again and again: refuse here.
+    loadServicesTls(config, configFile);
+    const primary = new Primary(configFile, config);
     await primary.#start();
     return primary;
   }
@@ -240,6 +244,8 @@ export class Primary {
       // Read once: the workers load these very bytes, not whatever the file holds a moment later.
       text = readFileSync(this.configFile, "utf8");
       config = loadConfigText(text, this.configFile);
+      // The workers would each refuse an unusable TLS file for targets; say why here, once, at its line.
+      loadServicesTls(config, this.configFile, text);
     } catch (error) {
       const problems = problemsOf(error);
       this.#reloads.inc({ result: "failure" });

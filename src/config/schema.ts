@@ -286,9 +286,18 @@ const route = z.strictObject({
       methods: z.array(httpMethod).min(1).optional(),
     })
     .prefault({}),
-  // Exactly one of `service` and `split` (checked with the other cross-key rules).
+  // Exactly one of `service`, `split` and `respond` (checked with the other cross-key rules).
   service: z.string().optional(),
   split: split.optional(),
+  // The route answers by itself, with no upstream (Caddy's `respond`): a welcome page, a maintenance
+  // notice, a fixed robots.txt. Guards (rate limit, jails, faults) still apply.
+  respond: z
+    .strictObject({
+      status: wholeNumber().min(200).max(599).default(200),
+      body: z.string().default(""),
+      contentType: z.string().min(1).default("text/plain; charset=utf-8"),
+    })
+    .optional(),
   rollout: rollout.optional(),
   fault: fault.optional(),
   rateLimit: z.string().optional(),
@@ -649,8 +658,9 @@ function checkTlsExtras(ctx: Ctx, root: Record<string, unknown>): void {
 /** A route names `service` or `split` (not both); a split's services exist and not every weight is 0; a rollout moves between two of them. */
 function checkSplit(ctx: Ctx, route: Record<string, unknown>, services: Record<string, unknown> | undefined, at: (...rest: (string | number)[]) => (string | number)[]): void {
   const split = asRecord(route.split);
-  if (route.service === undefined && split === undefined) report(ctx, at("service"), 'missing required key "service" (or "split")');
-  if (route.service !== undefined && split !== undefined) report(ctx, at("split"), 'a route names either "service" or "split", not both');
+  const targets = [route.service, split, route.respond].filter((value) => value !== undefined).length;
+  if (targets === 0) report(ctx, at("service"), 'missing required key "service" (or "split", or "respond")');
+  if (targets > 1) report(ctx, at(route.respond !== undefined ? "respond" : "split"), 'a route names one of "service", "split" and "respond"');
   const weights = asRecord(split?.services);
   if (weights !== undefined) {
     for (const name of Object.keys(weights)) {

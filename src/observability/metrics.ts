@@ -34,6 +34,14 @@ export class GatewayMetrics {
     DURATION_BUCKETS,
     { name: "rampart_requests_total", help: "Requests answered, by route, method and status code." },
   );
+  // Which answers Rampart wrote itself: a 502/503/504 (or 429, 403, 404) of its own, as opposed to the
+  // upstream's status passed through. rampart_requests_total counts both; the difference is the upstream's.
+  readonly gatewayAnswers = new Counter({
+    name: "rampart_gateway_answers_total",
+    help: "Answers Rampart wrote itself rather than passing the upstream's on, by route, status code and error (the body's error string).",
+    labelNames: ["route", "code", "error"] as const,
+    registers: [this.registry],
+  });
   readonly requestsInFlight = new Gauge({
     name: "rampart_requests_in_flight",
     help: "Requests being answered now, by route.",
@@ -191,6 +199,12 @@ export class GatewayMetrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+  readonly onDemandDecisions = new Counter({
+    name: "rampart_on_demand_decisions_total",
+    help: "On-demand TLS decisions for names no certificate served, by result (allowed, denied, ask_error, rate_limited, refused_name, stored).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
   readonly connectionsRejected = new Counter({
     name: "rampart_connections_rejected_total",
     help: "Connections closed at accept, by reason (banned, denied, connection_limit).",
@@ -278,6 +292,8 @@ export class RouteMetrics {
   inFlight = 0;
   /** Keyed by method + status code, e.g. "GET200". */
   readonly #done = new Map<string, Series>();
+  /** Keyed by status code + error, e.g. "502upstream_unreachable". */
+  readonly #answered = new Map<string, Counter.Internal>();
 
   constructor(
     private readonly metrics: GatewayMetrics,
@@ -292,5 +308,16 @@ export class RouteMetrics {
       this.#done.set(key, series);
     }
     series.observe(seconds);
+  }
+
+  /** One answer Rampart wrote itself (`error`: the reply's error string). */
+  answered(code: number, error: string): void {
+    const key = code + error;
+    let child = this.#answered.get(key);
+    if (child === undefined) {
+      child = this.metrics.gatewayAnswers.labels(this.route, String(code), error);
+      this.#answered.set(key, child);
+    }
+    child.inc();
   }
 }

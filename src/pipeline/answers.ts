@@ -56,6 +56,9 @@ export const replies = {
   banned: { status: 403, grpc: GRPC.PERMISSION_DENIED, error: "banned", closeAfter: true },
   deniedViaProxy: { status: 403, grpc: GRPC.PERMISSION_DENIED, error: "denied" },
   bannedViaProxy: { status: 403, grpc: GRPC.PERMISSION_DENIED, error: "banned" },
+  // A route with requireClientCert, asked without a certificate the client CA verified (tls.clientAuth).
+  // The connection stays open: the client's other routes may not need one.
+  clientCertRequired: { status: 403, grpc: GRPC.PERMISSION_DENIED, error: "client_cert_required" },
   headerTooLarge: { status: 431, grpc: GRPC.INTERNAL, error: "header_too_large" },
   requestTimeout: { status: 408, grpc: GRPC.DEADLINE_EXCEEDED, error: "request_timeout" },
   badGateway: { status: 502, grpc: GRPC.UNAVAILABLE, error: "bad_gateway" },
@@ -117,6 +120,7 @@ export function writeReply(ctx: RequestContext, reply: Reply, linger = true): vo
   const body = answerBody(reply, ctx.requestId);
   const res = ctx.res;
   if (res === undefined) {
+    ctx.ownAnswer = reply.error;
     writeRawReply(ctx, reply, body);
     return;
   }
@@ -125,6 +129,7 @@ export function writeReply(ctx: RequestContext, reply: Reply, linger = true): vo
     res.destroy();
     return;
   }
+  ctx.ownAnswer = reply.error;
   if (reply.closeAfter === true) endConnectionAfter(res);
   if (isGrpc(ctx.req)) {
     writeGrpcReply(res, reply);

@@ -59,6 +59,8 @@ export class RequestContext {
   target: Target | undefined = undefined;
   /** Why the request failed, for the access log (an error code or reply reason). */
   failure: string | undefined = undefined;
+  /** The `error` of the answer Rampart wrote itself (rampart_gateway_answers_total); undefined when the upstream answered. */
+  ownAnswer: string | undefined = undefined;
   upstreamStartedAt = 0;
   /** The target whose in-flight count this request holds, released exactly once per attempt. */
   inFlightTarget: Target | undefined = undefined;

@@ -18,13 +18,13 @@ export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, e
     const status = statusOf(ctx);
     const method = methodLabel(ctx.req.method);
     const route = ctx.route;
+    const routeMetrics = route?.metrics ?? unmatched;
     if (route !== undefined) {
       route.metrics.inFlight--;
-      route.metrics.observe(method, status, seconds);
       route.rollout?.record(ctx.side, status, seconds);
-    } else {
-      unmatched.observe(method, status, seconds);
     }
+    routeMetrics.observe(method, status, seconds);
+    if (ctx.ownAnswer !== undefined) routeMetrics.answered(status, ctx.ownAnswer);
     // Only requests some jail watches are judged: the rest pay nothing here. An injected abort is the
     // tester's own doing: it must not ban them.
     if (ctx.jails.length > 0 && ctx.fault !== "abort") {

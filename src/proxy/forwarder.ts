@@ -105,13 +105,17 @@ export class Forwarder {
 
   ws(ctx: RequestContext, target: Target): void {
     beginAttempt(ctx, target);
-    // An upgraded connection leaves the pool for good, so it does not borrow from the keep-alive agent.
-    this.#proxy.ws(ctx.req as IncomingMessage, ctx.socket, ctx.upgradeHead, { target: target.url }, onProxyError);
+    // An upgraded connection leaves the pool for good, so it does not borrow from the keep-alive agent;
+    // the upgrade agent (services with `tls` only) carries the service's TLS settings.
+    const agent = ctx.service?.upgradeAgent;
+    this.#proxy.ws(ctx.req as IncomingMessage, ctx.socket, ctx.upgradeHead, agent === undefined ? { target: target.url } : { target: target.url, agent }, onProxyError);
   }
 
   #optionsFor(target: Target, service: Service): ServerOptions {
     let options = this.#targetOptions.get(target);
-    if (options === undefined) {
+    // A Target outlives reloads but its service may not: a rebuilt service (new TLS settings, a new pool
+    // size) brings a new agent, which must take over from the next request.
+    if (options === undefined || options.agent !== service.agent) {
       options = { target: target.url, agent: service.agent };
       this.#targetOptions.set(target, options);
     }

@@ -12,6 +12,8 @@ import type { LimitsConfig, ListenAddress } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { tlsProfile } from "../tls/cipher-profile.js";
+import { clientAuthServerOptions, type ClientCa } from "../tls/client-ca.js";
+import { recordClientSubject } from "../tls/client-subject.js";
 import type { ConnectionGate } from "./connection-gate.js";
 import { handleOddRequests, hasBody, isWebSocketUpgrade, serveWithoutUpgrade, type RefusalObserver } from "./odd-requests.js";
 import type { SendWatch } from "./send-watch.js";
@@ -27,6 +29,8 @@ export interface TlsOptions {
   readonly minVersion: "TLSv1.2" | "TLSv1.3";
   readonly defaultCertificate: { readonly key: string; readonly cert: string } | undefined;
   readonly sniCallback: (servername: string, callback: (error: Error | null, context?: SecureContext) => void) => void;
+  /** tls.clientAuth: the CA client certificates are verified against; undefined when they are not asked for. */
+  readonly clientCa?: ClientCa;
 }
 
 export interface Listener {
@@ -120,6 +124,7 @@ export function createTlsEdge(limits: LimitsConfig, tlsOptions: TlsOptions, hand
     ...tlsOptions.defaultCertificate,
     SNICallback: tlsOptions.sniCallback,
     ...tlsProfile(tlsOptions.minVersion),
+    ...clientAuthServerOptions(tlsOptions.clientCa),
     // h2 first: a client that offers both gets HTTP/2 (RFC 7301 lets the server choose).
     ALPNProtocols: h2 === undefined ? ["http/1.1"] : ["h2", "http/1.1"],
     handshakeTimeout: handshakeTimeout(limits),
@@ -133,8 +138,10 @@ export function createTlsEdge(limits: LimitsConfig, tlsOptions: TlsOptions, hand
   const connections = edge.metrics.connectionsTotal;
   const viaH2 = connections.labels("https", "h2");
   const viaHttp1 = connections.labels("https", "http/1.1");
+  const clientAuth = tlsOptions.clientCa !== undefined;
   server.on("secureConnection", (socket: TLSSocket) => {
     handshakes.ok.inc();
+    if (clientAuth) recordClientSubject(socket);
     edge.sendWatch.track(socket);
     if (h2 !== undefined && socket.alpnProtocol === "h2") {
       viaH2.inc();

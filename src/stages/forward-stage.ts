@@ -13,8 +13,10 @@ import type { Target } from "../upstream/target.js";
 import { prepareUpstreamRequest } from "../proxy/headers.js";
 import { isRetryable } from "../proxy/retry.js";
 import { forwardHttp2 } from "../proxy/http2-forwarder.js";
+import { describeTlsFailure, tlsFailure } from "../upstream/tls-failure.js";
 
 export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metrics, config }) => {
+  if (route.sides.length === 0) return undefined;
   // One sender per side, each with its own service: retries stay on the side that was chosen.
   const senders = route.sides.map(({ service }) => sender(service));
 
@@ -39,7 +41,11 @@ export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metr
       if (failed === undefined) return;
       const code = upstreamErrorCode(error);
       failed.lastError = `${code}: ${error.message}`;
-      const kind = errorKind(code, error);
+      const tls = tlsFailure(error);
+      // A TLS failure is answered like any failed attempt (502), but counted apart: a certificate or
+      // configuration problem for an operator to fix, kept on the target for /api/upstreams.
+      if (tls !== undefined) failed.recordTlsError(describeTlsFailure(tls));
+      const kind = tls === undefined ? errorKind(code) : "tls";
       if (kind !== undefined) metrics.upstreamErrors.inc({ service: service.name, target: failed.key, kind });
       // A full pool says our clients hold its sockets, not that the target fails: no breaker verdict.
       endAttempt(ctx, code === "UPSTREAM_POOL_TIMEOUT" ? undefined : error);
@@ -81,11 +87,8 @@ export const forwardStage: RouteStageFactory = (route, { forwarder, logger, metr
   };
 };
 
-const TLS_ERROR = /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH|ERR_OSSL)/;
-
-/** rampart_upstream_errors_total's kind; undefined for a full pool (our clients' doing, not the target's). */
-function errorKind(code: ErrorCode, error: Error): "connect" | "reset" | "timeout" | "tls" | undefined {
-  if (TLS_ERROR.test((error as NodeJS.ErrnoException).code ?? "")) return "tls";
+/** rampart_upstream_errors_total's kind for a failure that is not TLS's; undefined for a full pool (our clients' doing, not the target's). */
+function errorKind(code: ErrorCode): "connect" | "reset" | "timeout" | undefined {
   switch (code) {
     case "UPSTREAM_CONNECT_FAILED":
       return "connect";

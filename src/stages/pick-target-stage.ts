@@ -4,6 +4,7 @@ import { replies } from "../pipeline/answers.js";
 import type { RouteStageFactory } from "./stage-factory.js";
 
 export const pickTargetStage: RouteStageFactory = ({ sides }) => {
+  if (sides.length === 0) return undefined;
   const services = sides.map((side) => side.service);
   return {
     name: "pick-target",

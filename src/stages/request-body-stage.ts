@@ -15,6 +15,8 @@ import { HANDLED, type RequestContext, type StageResult } from "../pipeline/cont
 import { abandonAttempt } from "../pipeline/attempt.js";
 
 export const requestBodyStage: RouteStageFactory = (route, { config, bodies, logger }) => {
+  // A route that answers by itself reads no body (the answer lingers over one, see respond-stage.ts).
+  if (route.sides.length === 0) return undefined;
   const { maxBodySize, bodyTimeout } = config.limits;
   // An HTTP/2 service (gRPC) takes its request as a stream: a bidi call's messages must go upstream as
   // they come, and a quiet stream is no slow POST. Nor does it pin a pooled socket (every request is a

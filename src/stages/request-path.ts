@@ -8,6 +8,7 @@
 // handshake happen before a request exists; offences are counted by the jails, and the access log and
 // metrics written, when the response closes (pipeline/request-log.ts).
 import { accessStage } from "./access-stage.js";
+import { clientCertStage } from "./client-cert-stage.js";
 import { clientIpStage } from "./client-ip-stage.js";
 import { concurrencyStage } from "./concurrency-stage.js";
 import { rateLimitStage } from "./rate-limit-stage.js";
@@ -18,6 +19,7 @@ import { requestTargetStage } from "./request-target-stage.js";
 import { routeStage } from "./route-stage.js";
 import { pickTargetStage } from "./pick-target-stage.js";
 import { faultStage } from "./fault-stage.js";
+import { respondStage } from "./respond-stage.js";
 import { splitStage } from "./split-stage.js";
 import type { PrefixStageFactory, RouteStageFactory } from "./stage-factory.js";
 
@@ -33,9 +35,11 @@ export const requestPrefix: readonly PrefixStageFactory[] = Object.freeze([
 
 /** Then the matched route's own chain, in this order, built once per route with the stages it uses. */
 export const routeChain: readonly RouteStageFactory[] = Object.freeze([
+  clientCertStage, //     with tls.clientAuth: the verified client certificate's subject upstream, never the client's (403 on requireClientCert)
   rateLimitStage, //      the route's policy, if it has one (429; 503 when the store is down and onStoreFailure is closed)
   splitStage, //          the route's split, if any: which service (override header, sticky cookie, ip, header, weights)
   faultStage, //          the route's fault injection, if any: a delay, or an abort with its status (on the chosen side)
+  respondStage, //        the route's own answer, if it has `respond` (no upstream; the stages below are not built)
   requestBodyStage, //    maxBodySize (413), bodyTimeout (408); 100 Continue; buffered up to requestBuffer
   pickTargetStage, //     balancer over the chosen service's eligible targets (503)
   forwardStage, //        http-proxy with the service's keep-alive agent (502, 504)

@@ -37,6 +37,8 @@ export interface BuildContext {
   readonly guards: GuardSet;
   /** Request bodies still arriving, for limits.bodyTimeout; outlives reloads. */
   readonly bodies: BodyProgress;
+  /** The HTTPS listener asks for client certificates (tls.clientAuth at start; a reload cannot change it). */
+  readonly clientCertificates: boolean;
 }
 
 /** A compiled route with the stages only it runs, as the route table hands it to the route stage. */

@@ -8,6 +8,10 @@
 // Rampart makes only ECDSA P-256 certificates; if operators add static certificates of another type,
 // the resolver offers no default certificate, so named clients always get the right one and only
 // clients sending no SNI are refused.
+//
+// On-demand TLS (tls.onDemand, src/tls/on-demand/): only a name the Map does not know goes to the
+// on-demand policy; its handshake waits (at most handshakeWaitMs) for a new certificate, then takes
+// whatever the Map holds by then, else the fallback, else fails.
 import { resolve } from "node:path";
 import { createSecureContext, type SecureContext } from "node:tls";
 import type { TlsConfig } from "../config/schema.js";
@@ -15,6 +19,7 @@ import type { Logger } from "../observability/logger.js";
 import { readPemPair } from "./cert-files.js";
 import { certificateCovers, inspectPemPair, type CertificateDetails } from "./certificate-details.js";
 import { tlsProfile } from "./cipher-profile.js";
+import { clientCaContextOptions } from "./client-ca.js";
 import type { CertificateSource, PemPair } from "../state/pem-pair.js";
 import { renewalTime } from "./renewal-time.js";
 import { loadOrCreateSelfSigned } from "./self-signed-store.js";
@@ -30,11 +35,24 @@ export interface CertificateInfo {
   readonly source: CertificateSource;
   /** When an ACME certificate is due for renewal; null for certificates Rampart does not renew. */
   readonly nextRenewal: string | null;
+  /** Why the last ACME order for this name failed (cleared by the next success); null when none did. */
+  readonly lastError?: { readonly code: string; readonly message: string; readonly at: string } | null;
 }
 
 export type SniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
 
 export type CertificateListener = (info: CertificateInfo) => void;
+
+/** Certificates obtained during handshakes (tls/on-demand/on-demand-policy.ts). */
+export interface OnDemandCertificates {
+  /**
+   * Called for a name no certificate serves: undefined to answer at once (with the fallback), or a
+   * promise that settles once the name has its certificate or will not get one now.
+   */
+  certificateFor(servername: string): Promise<unknown> | undefined;
+  /** The longest a handshake waits for that promise, in ms; then it gets the fallback. */
+  readonly handshakeWaitMs: number;
+}
 
 interface ServedCertificate {
   readonly pem: PemPair;
@@ -58,6 +76,8 @@ export class CertificateResolver {
   /** Serves names no certificate claims: the self-signed one, else the first static one. */
   private readonly fallback: ServedCertificate | undefined;
   private readonly defaultServed: ServedCertificate | undefined;
+  private onDemand: OnDemandCertificates | undefined;
+  private lastErrorOf: ((domain: string) => CertificateInfo["lastError"]) | undefined;
 
   private constructor(tls: TlsConfig, logger: Logger, statics: readonly ServedCertificate[], selfSigned: ServedCertificate | undefined) {
     this.tls = tls;
@@ -111,8 +131,19 @@ export class CertificateResolver {
   readonly sniCallback: SniCallback = (servername, cb) => {
     const answer = this.contextFor(servername);
     if (answer instanceof Error) cb(answer);
+    else if (answer instanceof Promise) this.awaitOnDemand(servername, answer, cb);
     else cb(null, answer);
   };
+
+  /** Where list() finds each name's last failed ACME order (the ACME manager, once it runs). */
+  setErrorSource(lastError: ((domain: string) => CertificateInfo["lastError"]) | undefined): void {
+    this.lastErrorOf = lastError;
+  }
+
+  /** Turns on-demand TLS on (once ACME runs) or off. */
+  setOnDemand(onDemand: OnDemandCertificates | undefined): void {
+    this.onDemand = onDemand;
+  }
 
   /**
    * The certificate for the server's default context, served to clients that send no SNI name.
@@ -168,22 +199,56 @@ export class CertificateResolver {
       const taken = name.startsWith("*.") ? this.index.peek(name) : this.index.get(name);
       if (taken === undefined && this.selfSigned) infos.push(this.describe(name, this.selfSigned));
     }
-    return infos.sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
+    infos.sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
+    const lastErrorOf = this.lastErrorOf;
+    return lastErrorOf === undefined ? infos : infos.map((info) => ({ ...info, lastError: lastErrorOf(info.domain) ?? null }));
   }
 
-  private contextFor(servername: unknown): SecureContext | Error {
+  private contextFor(servername: unknown): SecureContext | Error | Promise<unknown> {
     try {
       if (!isServerName(servername)) {
         // The client's doing, so only at debug: a scanner must not be able to flood the log.
         this.logger.debug({ servername }, "malformed SNI name refused");
         return new Error("malformed SNI name");
       }
-      const served = this.index.get(servername) ?? this.fallback;
-      return served?.context ?? new Error(`no certificate for "${servername}"`);
+      const served = this.index.get(servername);
+      if (served !== undefined) return served.context;
+      // Only names nothing serves go on: the known names' path above stays one Map lookup.
+      const pending = this.onDemand?.certificateFor(servername);
+      if (pending !== undefined) return pending;
+      return this.fallback?.context ?? new Error(`no certificate for "${servername}"`);
     } catch (error) {
       this.logger.error({ err: error, servername }, "certificate lookup failed; handshake refused");
       return new Error("certificate lookup failed", { cause: error });
     }
+  }
+
+  /**
+   * Answers the handshake once `pending` settles or handshakeWaitMs passes, whichever is first: with the
+   * certificate the Map holds by then, else the fallback, else an error (fail closed). `cb` is called
+   * exactly once, and nothing thrown escapes into a timer or a promise.
+   */
+  private awaitOnDemand(servername: string, pending: Promise<unknown>, cb: (err: Error | null, ctx?: SecureContext) => void): void {
+    let answered = false;
+    const answer = () => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      let context: SecureContext | Error;
+      try {
+        context = this.index.get(servername)?.context ?? this.fallback?.context ?? new Error(`no certificate for "${servername}"`);
+      } catch (error) {
+        context = new Error("certificate lookup failed", { cause: error });
+      }
+      try {
+        if (context instanceof Error) cb(context);
+        else cb(null, context);
+      } catch (error) {
+        this.logger.error({ err: error, servername }, "SNI callback failed");
+      }
+    };
+    const timer = setTimeout(answer, this.onDemand?.handshakeWaitMs ?? 0);
+    pending.then(answer, answer);
   }
 
   private indexStatic(served: ServedCertificate): void {
@@ -218,5 +283,7 @@ function isServerName(name: unknown): name is string {
 }
 
 function serve(pem: PemPair, details: CertificateDetails, source: CertificateSource, tls: TlsConfig): ServedCertificate {
-  return { pem, details, source, context: createSecureContext({ ...tlsProfile(tls.minVersion), key: pem.key, cert: pem.cert }) };
+  // With tls.clientAuth, every context carries the client CA: after SNI, OpenSSL verifies against this one.
+  const context = createSecureContext({ ...tlsProfile(tls.minVersion), ...clientCaContextOptions(tls.clientAuth), key: pem.key, cert: pem.cert });
+  return { pem, details, source, context };
 }

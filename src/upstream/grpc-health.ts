@@ -3,18 +3,20 @@
 // connection. A target is healthy when the call succeeds (grpc-status 0) and says SERVING.
 // https://github.com/grpc/grpc/blob/master/doc/health-checking.md
 import http2 from "node:http2";
+import type { ConnectionOptions } from "node:tls";
 import type { HealthCheckConfig } from "../config/schema.js";
-import type { ProbeOutcome } from "./health-check.js";
+import { failureOf, type ProbeOutcome } from "./health-check.js";
 
 const CHECK_PATH = "/grpc.health.v1.Health/Check";
 /** One gRPC message frame (uncompressed, 4-byte length) holding an empty HealthCheckRequest. */
 const EMPTY_REQUEST = Buffer.from([0, 0, 0, 0, 0]);
 const SERVING_STATUSES = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
 
-export function grpcProbe(url: URL, config: Pick<HealthCheckConfig, "timeout">, signal?: AbortSignal): Promise<ProbeOutcome> {
+/** `tls`: for https:// targets, the service's TLS options (upstream/upstream-tls.ts), as forwarding uses them. */
+export function grpcProbe(url: URL, config: Pick<HealthCheckConfig, "timeout">, signal?: AbortSignal, tls?: ConnectionOptions): Promise<ProbeOutcome> {
   return new Promise<ProbeOutcome>((resolve) => {
     let settled = false;
-    const session = http2.connect(url.origin, { servername: url.hostname });
+    const session = http2.connect(url.origin, tls ?? {});
     const finish = (outcome: ProbeOutcome): void => {
       if (settled) return;
       settled = true;
@@ -28,7 +30,7 @@ export function grpcProbe(url: URL, config: Pick<HealthCheckConfig, "timeout">, 
     timer.unref();
     if (signal?.aborted) return finish({ ok: false, reason: "aborted" });
     signal?.addEventListener("abort", onAbort, { once: true });
-    session.on("error", (error: NodeJS.ErrnoException) => finish({ ok: false, reason: error.code ?? error.message }));
+    session.on("error", (error: NodeJS.ErrnoException) => finish(failureOf(error)));
 
     const call = session.request({
       ":method": "POST",
@@ -54,7 +56,7 @@ export function grpcProbe(url: URL, config: Pick<HealthCheckConfig, "timeout">, 
       const serving = servingStatus(Buffer.concat(chunks));
       finish(serving === 1 ? { ok: true } : { ok: false, reason: SERVING_STATUSES[serving] ?? `serving status ${serving}` });
     });
-    call.on("error", (error: NodeJS.ErrnoException) => finish({ ok: false, reason: error.code ?? error.message }));
+    call.on("error", (error: NodeJS.ErrnoException) => finish(failureOf(error)));
     call.end(EMPTY_REQUEST);
   });
 }

@@ -11,20 +11,28 @@
 // rise/fall counters start at 0 in each checker; at worst a reload delays an ejection by a few probes.
 import http from "node:http";
 import https from "node:https";
+import type { ConnectionOptions } from "node:tls";
 import type { HealthCheckConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 import type { Target } from "./target.js";
 import { grpcProbe } from "./grpc-health.js";
+import { describeTlsFailure, tlsFailure } from "./tls-failure.js";
+import { targetTlsOptions, type UpstreamTls } from "./upstream-tls.js";
 
 export interface HealthCheckerOptions {
   /** Called once per health transition, after the target's state and metric were updated. */
   readonly onChange?: (target: Target, healthy: boolean) => void;
   /** Source of randomness for the jitter, [0, 1). Tests may pin it; defaults to Math.random. */
   readonly random?: () => number;
+  /** The service's TLS settings (services.*.tls): probes verify targets exactly as forwarding does. */
+  readonly tls?: UpstreamTls | undefined;
 }
 
-/** The result of one probe. `reason` says why it failed, e.g. "status 500", "ECONNREFUSED", "timeout after 2000 ms". */
-export type ProbeOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/**
+ * The result of one probe. `reason` says why it failed, e.g. "status 500", "ECONNREFUSED", "timeout
+ * after 2000 ms", "CERT_HAS_EXPIRED: certificate has expired"; `tls` marks a TLS failure.
+ */
+export type ProbeOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly tls?: boolean };
 
 /** Consecutive probe results of one target, as counted by one checker. */
 export interface RiseFallCounters {
@@ -81,6 +89,7 @@ export function probe(
   url: URL,
   config: Pick<HealthCheckConfig, "path" | "timeout" | "expectStatus">,
   signal?: AbortSignal,
+  tls?: ConnectionOptions,
 ): Promise<ProbeOutcome> {
   return new Promise<ProbeOutcome>((resolve) => {
     let settled = false;
@@ -103,9 +112,10 @@ export function probe(
     const secure = url.protocol === "https:";
     const { min, max } = config.expectStatus;
     try {
-      // TLS verification is left at Node's default, as for proxied requests: a target whose certificate
-      // the proxy would refuse must not look healthy.
+      // TLS as for proxied requests (`tls`: the service's CA, name and client certificate, else Node's
+      // defaults): a target whose certificate the proxy would refuse must not look healthy.
       request = (secure ? https : http).request({
+        ...(secure ? tls : undefined),
         method: "GET",
         // URL.hostname keeps IPv6 brackets; the socket wants the bare address.
         hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
@@ -128,7 +138,7 @@ export function probe(
       res.on("end", () => finish(outcomeOf(res.statusCode ?? 0)));
       res.resume();
     });
-    request.on("error", (error) => finish({ ok: false, reason: errorReason(error) }));
+    request.on("error", (error) => finish(failureOf(error)));
     // Last resort, so no probe can stay pending: the socket closed without 'end' or 'error' reaching us.
     request.on("close", () => {
       if (response?.complete) finish(outcomeOf(response.statusCode ?? 0));
@@ -136,6 +146,12 @@ export function probe(
     });
     request.end();
   });
+}
+
+/** A failed probe's outcome; a TLS failure keeps its words (the code alone says little to an operator). */
+export function failureOf(error: unknown): ProbeOutcome {
+  const tls = tlsFailure(error);
+  return tls === undefined ? { ok: false, reason: errorReason(error) } : { ok: false, reason: describeTlsFailure(tls), tls: true };
 }
 
 function errorReason(error: unknown): string {
@@ -158,6 +174,7 @@ export class HealthChecker {
   readonly #random: () => number;
   readonly #onChange: ((target: Target, healthy: boolean) => void) | undefined;
   readonly #logger: Logger;
+  readonly #tls: UpstreamTls | undefined;
   #running = false;
   // Bumped by stop(): a probe that started before it must not touch a target a newer checker now owns.
   #generation = 0;
@@ -173,6 +190,7 @@ export class HealthChecker {
     this.targets = [...new Set(targets)];
     this.#random = options.random ?? Math.random;
     this.#onChange = options.onChange;
+    this.#tls = options.tls;
     for (const target of this.targets) this.#state.set(target, { successes: 0, failures: 0, timer: undefined });
   }
 
@@ -208,7 +226,8 @@ export class HealthChecker {
     const generation = this.#generation;
     const controller = new AbortController();
     this.#inFlight.add(controller);
-    const outcome = await (this.config.grpc ? grpcProbe : probe)(target.url, this.config, controller.signal);
+    const tls = target.url.protocol === "https:" ? targetTlsOptions(this.#tls, target.url) : undefined;
+    const outcome = await (this.config.grpc ? grpcProbe : probe)(target.url, this.config, controller.signal, tls);
     this.#inFlight.delete(controller);
     if (generation === this.#generation) this.#record(target, outcome);
     return outcome.ok;
@@ -242,6 +261,8 @@ export class HealthChecker {
     const state = this.#stateOf(target);
     // Every failed probe is recorded for /api/upstreams, but only transitions are logged.
     if (!outcome.ok) target.lastError = `health check: ${outcome.reason}`;
+    // A certificate problem shows on /api/upstreams even while the target, being down, gets no requests.
+    if (!outcome.ok && outcome.tls === true) target.recordTlsError(outcome.reason);
     const wasHealthy = target.healthy;
     const healthy = riseFall(state, wasHealthy, outcome.ok, this.config);
     if (healthy === wasHealthy) return;

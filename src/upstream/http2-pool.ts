@@ -4,6 +4,7 @@
 import http2, { type ClientHttp2Session } from "node:http2";
 import type { Logger } from "../observability/logger.js";
 import type { Target } from "./target.js";
+import { targetTlsOptions, type UpstreamTls } from "./upstream-tls.js";
 
 export class Http2Pool {
   readonly #sessions = new Map<Target, ClientHttp2Session>();
@@ -12,16 +13,15 @@ export class Http2Pool {
   constructor(
     private readonly serviceName: string,
     private readonly logger: Logger,
+    private readonly tls?: UpstreamTls,
   ) {}
 
   /** The target's connection, opened now if it has none that takes new streams. */
   session(target: Target): ClientHttp2Session {
     const current = this.#sessions.get(target);
     if (current !== undefined && !current.closed && !current.destroyed) return current;
-    const session = http2.connect(target.url.origin, {
-      // Names the target's certificate for h2 (TLS); h2c ignores it.
-      servername: target.url.hostname,
-    });
+    // h2 (TLS): the service's CA, name to verify and client certificate; h2c ignores them.
+    const session = http2.connect(target.url.origin, targetTlsOptions(this.tls, target.url));
     session.on("error", (error: NodeJS.ErrnoException) => {
       // Each stream on it gets its own error (the request's answer); this is for the log only.
       this.logger.debug({ service: this.serviceName, target: target.key, code: error.code, message: error.message }, "upstream HTTP/2 connection error");

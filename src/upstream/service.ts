@@ -14,10 +14,16 @@ import { Http2Pool } from "./http2-pool.js";
 import { RetryBudget } from "./retry-budget.js";
 import type { Target } from "./target.js";
 import type { TargetRegistry } from "./target-registry.js";
+import type { UpstreamTls } from "./upstream-tls.js";
 
 export class Service {
   readonly targets: readonly Target[];
   readonly agent: http.Agent;
+  /**
+   * For WebSocket upgrades to https:// targets of a service with `tls`: no keep-alive (an upgraded
+   * socket leaves its agent for good), only the TLS settings. Undefined otherwise: Node's defaults.
+   */
+  readonly upgradeAgent: https.Agent | undefined;
   /** For `protocol: h2c | h2`: one HTTP/2 connection per target instead of the agent's sockets. */
   readonly http2: Http2Pool | undefined;
   readonly connectTimeout: number;
@@ -42,6 +48,8 @@ export class Service {
     registry: TargetRegistry,
     metrics: GatewayMetrics,
     logger: Logger,
+    /** `config.tls` with its files loaded (upstream/upstream-tls.ts); undefined without a `tls` block. */
+    readonly tls?: UpstreamTls,
   ) {
     this.targets = config.targets.map((targetConfig) => {
       const target = registry.acquire(name, targetConfig.url);
@@ -64,15 +72,18 @@ export class Service {
       // LIFO keeps the pool small and warm: the most recently used socket is the least likely to
       // have been closed by the backend's own idle timeout.
       scheduling: "lifo",
+      // CA, name to verify, client certificate: resolved at load, so a request costs nothing more.
+      ...tls?.options,
     };
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    this.http2 = config.protocol === "http1" ? undefined : new Http2Pool(name, logger);
+    this.upgradeAgent = secure && tls !== undefined ? new https.Agent({ keepAlive: false, ...tls.options }) : undefined;
+    this.http2 = config.protocol === "http1" ? undefined : new Http2Pool(name, logger, tls);
     this.connectTimeout = config.timeouts.connect;
     this.responseTimeout = config.timeouts.response;
     this.retryAttempts = config.retry?.attempts ?? 0;
     this.retryBudget = new RetryBudget((config.retry?.budget ?? 0) / 100);
     this.#balancer = createBalancer(config.balancer, this.targets);
-    this.#healthChecker = config.healthCheck && new HealthChecker(name, config.healthCheck, this.targets, logger);
+    this.#healthChecker = config.healthCheck && new HealthChecker(name, config.healthCheck, this.targets, logger, { tls });
     this.#panicShare = config.panicThreshold / 100;
   }
 
@@ -150,6 +161,7 @@ export class Service {
   close(): void {
     this.stop();
     this.agent.destroy();
+    this.upgradeAgent?.destroy();
     this.http2?.close();
   }
 }

@@ -4,6 +4,9 @@
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { Target } from "./target.js";
 
+/** rampart_upstream_errors_total's kinds (DESIGN.md, "Contract, second round"). */
+const ERROR_KINDS = ["connect", "reset", "timeout", "tls", "status_5xx"] as const;
+
 export class TargetRegistry {
   readonly #targets = new Map<string, Target>();
 
@@ -23,6 +26,8 @@ export class TargetRegistry {
         breakerState: m.breakerState.labels(service, label),
         status5xx: m.upstreamErrors.labels(service, label, "status_5xx"),
       });
+      // Every kind starts at 0, so rate() and increase() see a target's first error (a series born at 1 hides it).
+      for (const kind of ERROR_KINDS) m.upstreamErrors.inc({ service, target: label, kind }, 0);
       this.#targets.set(key, target);
     }
     return target;
@@ -37,7 +42,7 @@ export class TargetRegistry {
       const labels = { service: target.service, target: target.key };
       this.metrics.upstreamHealthy.remove(labels);
       this.metrics.breakerState.remove(labels);
-      for (const kind of ["connect", "reset", "timeout", "tls", "status_5xx"]) this.metrics.upstreamErrors.remove({ ...labels, kind });
+      for (const kind of ERROR_KINDS) this.metrics.upstreamErrors.remove({ ...labels, kind });
     }
   }
 

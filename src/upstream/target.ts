@@ -30,6 +30,10 @@ export class Target {
   /** Ramp-up duration in ms after recovery; 0 disables slow start. */
   slowStart = 0;
   breaker: CircuitBreaker | undefined = undefined;
+  /** Failed TLS sessions with this target (requests and health probes), for /api/upstreams. */
+  tlsErrors = 0;
+  /** The latest of them, with Date.now() when it happened: "CERT_HAS_EXPIRED: certificate has expired". */
+  lastTlsError: { readonly message: string; readonly at: number } | undefined = undefined;
 
   constructor(
     readonly service: string,
@@ -41,6 +45,12 @@ export class Target {
     this.key = `${this.url.hostname}:${this.url.port || (this.url.protocol === "https:" ? 443 : 80)}`;
     metrics.healthy.set(1);
     metrics.breakerState.set(0);
+  }
+
+  /** Counts a TLS failure (see upstream/tls-failure.ts) and keeps it as the latest. */
+  recordTlsError(message: string): void {
+    this.tlsErrors++;
+    this.lastTlsError = { message, at: Date.now() };
   }
 
   get breakerState(): BreakerState {

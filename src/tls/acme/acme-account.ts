@@ -12,11 +12,19 @@ import type { CertStore } from "../../state/cert-store.js";
 import type { PemPair } from "../../state/pem-pair.js";
 import { probeDirectory, setAcmeHttpsAgent } from "./acme-http.js";
 import { Dns01Challenge } from "./dns/dns01-challenge.js";
+import { DnsChallengeError } from "./dns/dns-errors.js";
 
 /** How long a challenge answer is kept: longer than any validation takes. */
 const CHALLENGE_TTL_MS = 10 * 60_000;
 
 export class OrderFailure extends Error {
+  /**
+   * What failed, stably: a DNS-01 code (DNS_UPDATE_REFUSED, DNS_PROPAGATION_TIMEOUT, ...) when the
+   * challenge could not be published, ACME_VALIDATION_FAILED once the CA validated and refused, else
+   * ACME_ORDER_FAILED (the CA unreachable or refusing the order).
+   */
+  readonly code: string;
+
   constructor(
     message: string,
     /** True when an order reached validation (counts against the CA's failed-validation limits). */
@@ -25,6 +33,8 @@ export class OrderFailure extends Error {
   ) {
     super(message, options);
     this.name = "OrderFailure";
+    const causeCode = options?.cause instanceof DnsChallengeError ? options.cause.code : undefined;
+    this.code = causeCode ?? (validationAttempted ? "ACME_VALIDATION_FAILED" : "ACME_ORDER_FAILED");
   }
 }
 

@@ -7,6 +7,9 @@
 // - failures back off: while the ACME server is unreachable, doubling from retry.initial to retry.max;
 //   after an order that reached validation failed, the name waits failedOrderDelay (Let's Encrypt's
 //   failed-validation limit is easy to burn).
+// On-demand names (tls.onDemand, src/tls/on-demand/) join the set at a handshake and are renewed like
+// configured ones; a reload's setDomains keeps them. An on-demand name whose first order fails leaves
+// the set and is refused new orders for the backoff, so handshakes cannot re-order it at once.
 import type { AcmeConfig } from "../../config/schema.js";
 import type { Logger } from "../../observability/logger.js";
 import type { GatewayMetrics } from "../../observability/metrics.js";
@@ -23,6 +26,16 @@ const LOCK_TTL_MS = 5 * 60_000;
 /** While a name has no certificate yet (or a peer is ordering it), look again this often. */
 const PENDING_RECHECK_MS = 2_000;
 
+/** Why a name's last order failed, and when (ISO 8601). */
+export interface AcmeError {
+  readonly code: string;
+  readonly message: string;
+  readonly at: string;
+}
+
+/** Failed names remembered at most (on-demand names come and go; the oldest error is dropped first). */
+const MAX_ERRORS_KEPT = 1_000;
+
 interface DomainState {
   details: CertificateDetails | undefined;
   /** Epoch ms of the planned renewal of the served certificate. */
@@ -31,13 +44,44 @@ interface DomainState {
   notBefore: number;
   failures: number;
   checking: boolean;
+  /** Joined through a handshake (on-demand TLS) rather than the config. */
+  onDemand?: boolean;
+  /** Settled when the name's first certificate is served (on-demand names only). */
+  waiting?: Waiting;
+}
+
+interface Waiting {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+function waiting(): Waiting {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting any more (the handshake took the fallback): a failure is then no unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 export class AcmeManager {
   readonly #domains = new Map<string, DomainState>();
+  /** The last failed order per name, until one succeeds (the status page, /api/certificates, `rampart certs`). */
+  readonly #lastErrors = new Map<string, AcmeError>();
   readonly #account: AcmeAccount;
   #timer: NodeJS.Timeout | undefined;
+  /** Epoch ms the timer fires at. */
+  #timerDue = 0;
+  #ticking = false;
   #stopped = false;
+  /** On-demand names whose first order failed: no new order before the epoch ms given. */
+  readonly #onDemandBlocked = new Map<string, number>();
+  /** Asked before an on-demand name is renewed (the ask endpoint may have dropped it). */
+  #renewalCheck: ((domain: string) => Promise<boolean>) | undefined;
 
   constructor(
     private readonly config: AcmeConfig,
@@ -55,7 +99,11 @@ export class AcmeManager {
   /** On reload: names new to the list are checked (and ordered) at once; names no longer listed stop renewing. */
   setDomains(domains: readonly string[]): void {
     const wanted = new Set(domains);
-    for (const domain of this.#domains.keys()) if (!wanted.has(domain)) this.#domains.delete(domain);
+    for (const [domain, state] of this.#domains) {
+      // On-demand names are not in the config: a reload keeps them. A name now configured is no longer on demand.
+      if (wanted.has(domain)) state.onDemand = false;
+      else if (state.onDemand !== true) this.#domains.delete(domain);
+    }
     const added = domains.filter((domain) => !this.#domains.has(domain));
     if (added.length === 0) return;
     for (const domain of added) this.#domains.set(domain, { details: undefined, renewAt: 0, notBefore: 0, failures: 0, checking: false });
@@ -66,6 +114,66 @@ export class AcmeManager {
 
   has(domain: string): boolean {
     return this.#domains.has(domain);
+  }
+
+  /**
+   * On-demand TLS: serves the stored certificate for `domain` when one is stored and unexpired, and
+   * renews it from then on. False when none is (an expired one is left to certifyOnDemand).
+   */
+  async adoptOnDemand(domain: string): Promise<boolean> {
+    const known = this.#domains.get(domain);
+    if (known !== undefined) return known.details !== undefined;
+    const stored = await this.store.getCertificate(domain);
+    if (stored === undefined) return false;
+    const details = inspectPemPair(stored, { cert: `stored certificate for ${domain}`, key: `stored key for ${domain}` });
+    if (details.notAfter.getTime() <= Date.now()) return false;
+    const state: DomainState = { details: undefined, renewAt: 0, notBefore: 0, failures: 0, checking: false, onDemand: true };
+    this.#domains.set(domain, state);
+    try {
+      await this.#install(domain, stored, state);
+    } catch (error) {
+      if (this.#domains.get(domain) === state && state.details === undefined) this.#domains.delete(domain);
+      throw error;
+    }
+    this.#recheckSoon();
+    return true;
+  }
+
+  /**
+   * On-demand TLS: orders a certificate for `domain` (through the fleet lock, like any order), serves it
+   * and renews it from then on. Resolves once it is served (by this order, a peer's, or the store's);
+   * rejects when the order fails, which also blocks new orders for the name for the backoff.
+   */
+  certifyOnDemand(domain: string): Promise<void> {
+    if (this.#stopped) return Promise.reject(new Error("ACME is stopped"));
+    let state = this.#domains.get(domain);
+    if (state?.details !== undefined) return Promise.resolve();
+    if (state === undefined) {
+      const blockedUntil = this.blockedUntil(domain);
+      if (blockedUntil !== undefined) {
+        return Promise.reject(new Error(`an order for ${domain} failed; no new one before ${new Date(blockedUntil).toISOString()}`));
+      }
+      this.#onDemandBlocked.delete(domain);
+      state = { details: undefined, renewAt: 0, notBefore: 0, failures: 0, checking: false, onDemand: true };
+      this.#domains.set(domain, state);
+    }
+    state.waiting ??= waiting();
+    const { promise } = state.waiting;
+    void this.#check(domain);
+    // While a peer holds the name's lock, the pending checks (every 2 s) pick its certificate up.
+    this.#recheckSoon();
+    return promise;
+  }
+
+  /** On-demand TLS: until when (epoch ms) a failed order blocks new orders for `domain`; undefined when none does. */
+  blockedUntil(domain: string): number | undefined {
+    const until = this.#onDemandBlocked.get(domain);
+    return until !== undefined && until > Date.now() ? until : undefined;
+  }
+
+  /** Called before an on-demand certificate is renewed: false skips the renewal until the next check. */
+  setOnDemandRenewalCheck(check: (domain: string) => Promise<boolean>): void {
+    this.#renewalCheck = check;
   }
 
   /** Names still served by the fallback certificate, for /readyz. */
@@ -97,12 +205,26 @@ export class AcmeManager {
 
   #schedule(delay: number): void {
     if (this.#stopped) return;
+    this.#timerDue = Date.now() + delay;
     this.#timer = setTimeout(() => void this.#tick(), delay);
     this.#timer.unref();
   }
 
+  /** Brings the next check forward to the pending interval (a new on-demand name); a running tick schedules itself. */
+  #recheckSoon(): void {
+    if (this.#stopped || this.#ticking || this.#timer === undefined) return;
+    if (this.#timerDue <= Date.now() + PENDING_RECHECK_MS) return;
+    clearTimeout(this.#timer);
+    this.#schedule(PENDING_RECHECK_MS);
+  }
+
   async #tick(): Promise<void> {
-    await Promise.all([...this.#domains.keys()].map((domain) => this.#check(domain)));
+    this.#ticking = true;
+    try {
+      await Promise.all([...this.#domains.keys()].map((domain) => this.#check(domain)));
+    } finally {
+      this.#ticking = false;
+    }
     const waiting = this.pending().length > 0;
     const interval = this.config.checkInterval;
     // ±10% jitter, so a fleet started together does not check (and order) in lockstep.
@@ -120,6 +242,10 @@ export class AcmeManager {
       const now = Date.now();
       if (state.details !== undefined && now < state.renewAt) return;
       if (now < state.notBefore) return;
+      if (state.onDemand === true && state.details !== undefined && this.#renewalCheck !== undefined && !(await this.#renewalCheck(domain))) {
+        state.notBefore = now + this.config.checkInterval;
+        return;
+      }
       await this.#orderWithLock(domain, state);
     } catch (error) {
       this.logger.warn({ err: error, domain }, "certificate check failed");
@@ -146,6 +272,7 @@ export class AcmeManager {
       }
       await this.store.putCertificate(domain, pem);
       await this.#install(domain, pem, state);
+      this.#lastErrors.delete(domain);
       state.failures = 0;
       state.notBefore = 0;
       this.metrics.acmeOrders.inc({ result: "success" });
@@ -154,14 +281,37 @@ export class AcmeManager {
     }
   }
 
+  /** The last failed order for `domain`, undefined when none failed since its last success. */
+  lastError(domain: string): AcmeError | undefined {
+    return this.#lastErrors.get(domain);
+  }
+
+  #recordError(domain: string, error: unknown): void {
+    const code = error instanceof OrderFailure ? error.code : "ACME_ORDER_FAILED";
+    const message = error instanceof Error ? error.message : String(error);
+    this.#lastErrors.delete(domain); // re-inserted last: the Map's order is the age order
+    this.#lastErrors.set(domain, Object.freeze({ code, message, at: new Date().toISOString() }));
+    if (this.#lastErrors.size > MAX_ERRORS_KEPT) this.#lastErrors.delete(this.#lastErrors.keys().next().value!);
+  }
+
   #failed(domain: string, state: DomainState, error: unknown): void {
     this.metrics.acmeOrders.inc({ result: "failure" });
+    this.#recordError(domain, error);
     state.failures++;
     const validation = error instanceof OrderFailure && error.validationAttempted;
     const backoff = validation
       ? this.config.failedOrderDelay
       : Math.min(this.config.retry.max, this.config.retry.initial * 2 ** (state.failures - 1));
     state.notBefore = Date.now() + backoff;
+    if (state.onDemand === true && state.details === undefined) {
+      // Not retried in the background: a later handshake may try again after the backoff (asked and rate-limited again).
+      this.#domains.delete(domain);
+      const now = Date.now();
+      for (const [name, until] of this.#onDemandBlocked) if (until <= now) this.#onDemandBlocked.delete(name);
+      this.#onDemandBlocked.set(domain, state.notBefore);
+      state.waiting?.reject(error instanceof Error ? error : new Error(String(error)));
+      state.waiting = undefined;
+    }
     this.logger.error(
       { domain, failures: state.failures, retryInMs: backoff, validationAttempted: validation, err: error },
       state.details ? "certificate renewal failed; the current certificate stays in use" : "certificate order failed; the fallback certificate stays in use",
@@ -185,6 +335,8 @@ export class AcmeManager {
     this.resolver.install(domain, pem, "acme", { nextRenewal: new Date(renewAt) });
     state.details = details;
     state.renewAt = renewAt;
+    state.waiting?.resolve();
+    state.waiting = undefined;
   }
 
   async #plannedRenewal(pem: PemPair, details: CertificateDetails): Promise<number> {

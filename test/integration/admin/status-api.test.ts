@@ -116,6 +116,7 @@ describe("status page and /api/status, one process", () => {
         pathPrefix: "/limited",
         methods: null,
         service: "alpha",
+        respond: null,
         split: null,
         sticky: null,
         rollout: null,
@@ -132,6 +133,7 @@ describe("status page and /api/status, one process", () => {
         pathPrefix: "/",
         methods: null,
         service: null,
+        respond: null,
         split: [
           { service: "alpha", weight: 80, configured: 80 },
           { service: "beta", weight: 20, configured: 20 },

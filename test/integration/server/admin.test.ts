@@ -42,7 +42,7 @@ describe("admin listener", () => {
   test("/api/upstreams lists every target with its state", async () => {
     const res = await request({ port: suite.gw.adminPort, path: "/api/upstreams" });
     assert.equal(res.status, 200);
-    assert.deepEqual(res.json(), [{ service: "app", target: `127.0.0.1:${suite.backend.port}`, healthy: true, breaker: "closed", inFlight: 0, lastError: null }]);
+    assert.deepEqual(res.json(), [{ service: "app", target: `127.0.0.1:${suite.backend.port}`, healthy: true, breaker: "closed", inFlight: 0, lastError: null, tls: { errors: 0, lastError: null, lastErrorAt: null } }]);
   });
 
   test("/api/certificates lists the self-signed fallback", async () => {

@@ -31,6 +31,7 @@ const route = (over: Partial<RouteStatus>): RouteStatus => ({
   pathPrefix: "/",
   methods: null,
   service: "app",
+  respond: null,
   split: null,
   sticky: null,
   rollout: null,

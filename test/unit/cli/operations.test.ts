@@ -139,5 +139,9 @@ describe("tables", () => {
     assert.match(text.split("\n")[0]!, /^DOMAIN {11}SOURCE {2}EXPIRES IN {2}NOT AFTER {10}NEXT RENEWAL {7}ISSUER$/);
     assert.match(text, /^api\.example\.com {2}static {6}6 days {2}2026-12-08 00:00Z {2}- {18}CN=Internal$/m);
     assert.equal(renderCertificates([], NOW), "no certificates");
+    const failing = renderCertificates([{ ...INPUTS.certificates[0]!, lastError: { code: "DNS_PROPAGATION_TIMEOUT", message: "TXT _acme-challenge.www.example.com. not visible within 60000 ms", at: "2026-12-01T10:00:00Z" } }], NOW);
+    assert.match(failing.split("\n")[0]!, / {2}ISSUER {2}LAST ACME ERROR$/);
+    assert.match(failing, /acme .* CN=R3 {3}DNS_PROPAGATION_TIMEOUT at 2026-12-01 10:00Z$/m);
+    assert.match(failing, /\n\nwww\.example\.com: TXT _acme-challenge\.www\.example\.com\. not visible within 60000 ms$/);
   });
 });

@@ -231,3 +231,15 @@ test("an unreadable file says so, as the loader does", async () => {
   assert.equal(result.config, undefined);
   assert.deepEqual(result.diagnostics.map(formatDiagnostic), [`${join(dir, "nope.yaml")}:1:1 (root): cannot read the config file (no such file)`]);
 });
+
+test("tls.clientAuth.ca: a missing or certificate-less file is the error start would give", async () => {
+  const config = (ca: string) => lines(...BASE, "routes: [ { name: app, service: app } ]", "tls:", `  clientAuth: { ca: ${ca} }`);
+  const missing = join(dir, "no-client-ca.pem");
+  assert.deepEqual((await validate(config(missing))).lines, [`F:7:21 tls.clientAuth.ca: cannot read "${missing}": no such file`]);
+  const keyOnly = join(dir, "client-ca-key.pem");
+  await writeFile(keyOnly, (await generateSelfSigned(["example.com"])).key);
+  assert.deepEqual((await validate(config(keyOnly))).lines, [`F:7:21 tls.clientAuth.ca: "${keyOnly}" holds no PEM certificate`]);
+  const good = join(dir, "client-ca.pem");
+  await writeFile(good, (await generateSelfSigned(["example.com"])).cert);
+  assert.deepEqual((await validate(config(good))).lines, []);
+});

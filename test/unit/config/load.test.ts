@@ -206,7 +206,7 @@ describe("missing required keys", () => {
 
   test("inside a list item, point at the item", () => {
     assert.deepEqual(problems(yaml(...SERVICE, "routes:", "  - name: a", "    stripPrefix: /")), [
-      'test.yaml:6:5 routes[0].service: missing required key "service" (or "split")',
+      'test.yaml:6:5 routes[0].service: missing required key "service" (or "split", or "respond")',
     ]);
   });
 });

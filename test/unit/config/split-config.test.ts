@@ -44,12 +44,12 @@ describe("split: rejected", () => {
 
   test("both service and split", () => {
     assertProblems(route("    service: v1", "    split:", "      services: { v1: 90, v2: 10 }"), [
-      ["test.yaml:11:5 routes[0].split:", /either "service" or "split", not both/],
+      ["test.yaml:11:5 routes[0].split:", /a route names one of "service", "split" and "respond"/],
     ]);
   });
 
   test("neither service nor split", () => {
-    assertProblems(route("    match: { pathPrefix: / }"), [["test.yaml:9:5 routes[0].service:", /missing required key "service" \(or "split"\)/]]);
+    assertProblems(route("    match: { pathPrefix: / }"), [["test.yaml:9:5 routes[0].service:", /missing required key "service" \(or "split", or "respond"\)/]]);
   });
 
   test("a weight over 100, an empty split, an unknown stickiness", () => {
@@ -74,7 +74,7 @@ describe("split: rejected", () => {
     );
     assertProblems(text, [
       ["test.yaml:11:7 routes[0].split.services:", /every weight is 0/],
-      ["test.yaml:14:5 routes[1].split:", /not both/],
+      ["test.yaml:14:5 routes[1].split:", /names one of "service", "split" and "respond"/],
       ["test.yaml:15:25 routes[1].split.services.nope:", /unknown service "nope"/],
     ]);
   });

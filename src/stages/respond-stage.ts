@@ -1,0 +1,45 @@
+// A route with `respond` answers by itself (Caddy's `respond` directive): the embedded config's welcome
+// page, a maintenance notice, a fixed robots.txt. Its chain ends here; the route's response header
+// edits, HSTS and X-Request-Id apply as they would to a proxied answer; it counts among Rampart's own
+// answers (rampart_gateway_answers_total, error "respond"). Built once per route: the body is encoded
+// and the headers assembled at load time.
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
+import type { RouteStageFactory } from "./stage-factory.js";
+import { HANDLED } from "../pipeline/context.js";
+import { bodyUnread } from "../pipeline/linger.js";
+
+export const respondStage: RouteStageFactory = (route, { config }) => {
+  const respond = route.config.respond;
+  if (respond === undefined) return undefined;
+  const body = Buffer.from(respond.body, "utf8");
+  const headers: Record<string, string | number> = { "content-type": respond.contentType, "content-length": body.length };
+  for (const [name, value] of route.responseHeaders.set) headers[name] = value;
+  const hsts = config.tls.hsts;
+  const rawHead = `HTTP/1.1 ${respond.status} ${STATUS_CODES[respond.status] ?? ""}\r\n${Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("")}connection: close\r\n`;
+
+  return {
+    name: "respond",
+    run(ctx) {
+      const res = ctx.res;
+      if (res === undefined) {
+        // An upgrade (WebSocket) asked of a route with no upstream: the answer, and the connection ends.
+        ctx.upgradeStatus = respond.status;
+        ctx.ownAnswer = "respond";
+        if (ctx.socket.writable) ctx.socket.end(`${rawHead}x-request-id: ${ctx.requestId}\r\n\r\n${respond.body}`);
+        else ctx.socket.destroy();
+        return HANDLED;
+      }
+      ctx.ownAnswer = "respond";
+      res.statusCode = respond.status;
+      for (const name in headers) res.setHeader(name, headers[name]!);
+      res.setHeader("x-request-id", ctx.requestId);
+      if (ctx.encrypted && hsts !== "") res.setHeader("strict-transport-security", hsts);
+      // A body the client is still sending: drain it briefly so it reads the answer, not a reset.
+      if (!ctx.isHttp2 && bodyUnread(ctx.req)) ctx.linger.afterAnswer(ctx.req as IncomingMessage, res as ServerResponse);
+      res.end(body); // Node sends no body for HEAD
+      return HANDLED;
+    },
+  };
+};
