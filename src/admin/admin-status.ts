@@ -13,6 +13,7 @@ import type { CertificateInfo, CertificateResolver } from "../tls/certificate-re
 import type { Service } from "../upstream/service.js";
 import type { ConfigStatus } from "./config-history.js";
 import type { AdminReply } from "./admin-server.js";
+import { mergeTls, tlsErrorsOf, type TargetTlsErrors } from "./upstreams-view.js";
 
 /** Per-second rates over the report's recent window; null until a second sample exists. */
 export interface Recent {
@@ -51,6 +52,8 @@ export interface TargetStatus {
   readonly breaker: "closed" | "half-open" | "open";
   readonly inFlight: number;
   readonly lastError: string | null;
+  /** TLS failures towards the target, from requests and health probes (services with `tls`, https targets). */
+  readonly tls: TargetTlsErrors;
   readonly recent: Recent | null;
   /** With workers: how many reported this target and how many of them see it healthy. */
   readonly workers?: { readonly reporting: number; readonly healthy: number };
@@ -217,6 +220,7 @@ function buildReport(subject: StatusSubject, read: MetricsRead, rate: (key: stri
         breaker: target.breakerState,
         inFlight: target.inFlight,
         lastError: target.lastError ?? null,
+        tls: tlsErrorsOf(target),
         recent: recentOf(rate, targetKey(service.name, target.key), read.upstreamErrorsCounted),
       })),
     };
@@ -418,6 +422,7 @@ export function mergeStatusReports(reports: readonly StatusReport[], primary: Pr
         breaker: same.reduce<TargetStatus["breaker"]>((worst, each) => (SEVERITY[each.breaker] > SEVERITY[worst] ? each.breaker : worst), "closed"),
         inFlight: sum(same.map((each) => each.inFlight)),
         lastError: same.find((each) => each.lastError !== null)?.lastError ?? null,
+        tls: same.map((each) => each.tls).reduce(mergeTls),
         recent: mergeRecent(same.map((each) => each.recent)),
         workers: { reporting: same.length, healthy: same.filter((each) => each.healthy).length },
       };

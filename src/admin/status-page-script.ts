@@ -17,7 +17,12 @@ export function statusPageScript(): void {
   const HIDDEN_POLL_MS = 5_000;
   const FAILING_POLL_MS = 3_000;
 
-  type CellSpec = string | { readonly text: string; readonly cls?: string; readonly title?: string } | { readonly button: string; readonly aria: string; readonly action: () => void };
+  interface ButtonSpec {
+    readonly button: string;
+    readonly aria: string;
+    readonly action: () => void;
+  }
+  type CellSpec = string | { readonly text: string; readonly cls?: string; readonly title?: string } | ButtonSpec | { readonly buttons: readonly ButtonSpec[] };
   interface RowSpec {
     readonly key: string;
     readonly cells: readonly CellSpec[];
@@ -101,18 +106,42 @@ export function statusPageScript(): void {
   // ---- Keyed rendering: rows and blocks are created once per key and updated in place ----
   const rowMaps = new WeakMap<HTMLElement, Map<string, HTMLTableRowElement>>();
 
+  function fillButton(button: HTMLButtonElement, spec: ButtonSpec): void {
+    setText(button, spec.button);
+    if (button.getAttribute("aria-label") !== spec.aria) button.setAttribute("aria-label", spec.aria);
+    button.onclick = spec.action;
+  }
+
+  function newButton(): HTMLButtonElement {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small";
+    return button;
+  }
+
   function fillCell(cell: HTMLTableCellElement, spec: CellSpec): void {
     if (typeof spec === "object" && "button" in spec) {
       let button = cell.querySelector("button");
       if (button === null) {
-        button = document.createElement("button");
-        button.type = "button";
-        button.className = "small";
+        button = newButton();
         cell.replaceChildren(button);
       }
-      setText(button, spec.button);
-      if (button.getAttribute("aria-label") !== spec.aria) button.setAttribute("aria-label", spec.aria);
-      button.onclick = spec.action;
+      fillButton(button, spec);
+      return;
+    }
+    if (typeof spec === "object" && "buttons" in spec) {
+      // Buttons are kept by label, so the one holding the focus survives an update that keeps it.
+      const existing = new Map([...cell.querySelectorAll("button")].map((button) => [button.textContent ?? "", button]));
+      const buttons = spec.buttons.map((each) => {
+        const button = existing.get(each.button) ?? newButton();
+        fillButton(button, each);
+        return button;
+      });
+      if (buttons.length === 0) {
+        setText(cell, dash);
+      } else if (buttons.some((button, index) => cell.children[index] !== button) || cell.children.length !== buttons.length) {
+        cell.replaceChildren(...buttons);
+      }
       return;
     }
     const text = typeof spec === "string" ? spec : spec.text;
@@ -251,11 +280,19 @@ export function statusPageScript(): void {
             fmtMs(route.recent?.meanLatencyMs),
             String(route.inFlight),
             guards.length === 0 ? dash : guards.join(" · "),
+            { buttons: rollout === null ? [] : rolloutButtons(route.name, rollout.state, rollout.to) },
           ],
         };
       }),
       "No routes configured.",
     );
+  }
+
+  /** The last request error; else, for a target probes cannot reach over TLS, the last TLS error (a certificate that expired). */
+  function lastErrorCell(target: TargetStatus): CellSpec {
+    if (target.lastError !== null) return { text: target.lastError, title: target.tls.errors > 0 ? target.tls.errors + " TLS errors" : "" };
+    if (target.tls.lastError !== null) return { text: "TLS: " + target.tls.lastError, cls: "bad", title: target.tls.errors + " TLS errors, the last " + absolute(target.tls.lastErrorAt) };
+    return { text: dash, cls: "muted" };
   }
 
   function targetState(target: TargetStatus): { text: string; cls: string; title: string } {
@@ -327,7 +364,7 @@ export function statusPageScript(): void {
               fmtRate(target.recent?.requestsPerSecond),
               share,
               fmtMs(target.recent?.meanLatencyMs),
-              { text: target.lastError ?? dash, cls: target.lastError === null ? "muted" : "" },
+              lastErrorCell(target),
             ],
           };
         }),
@@ -568,6 +605,33 @@ export function statusPageScript(): void {
   }
 
   // ---- Actions ----
+  /** The actions a rollout in `state` takes (POST /api/rollouts/{route}/{action}); none once it ended. */
+  function rolloutButtons(route: string, state: string, to: string): ButtonSpec[] {
+    if (state !== "progressing" && state !== "paused") return [];
+    const step = state === "paused" ? "resume" : "pause";
+    return [
+      { button: state === "paused" ? "Resume" : "Pause", aria: (state === "paused" ? "Resume" : "Pause") + " the rollout of " + route, action: () => void rolloutAction(route, step, "") },
+      { button: "Promote", aria: "Promote " + to + " to 100% on " + route, action: () => void rolloutAction(route, "promote", "Send all of " + route + "'s traffic to " + to + "?") },
+      { button: "Abort", aria: "Abort the rollout of " + route + " and roll back", action: () => void rolloutAction(route, "abort", "Roll " + route + " back and stop the rollout?") },
+    ];
+  }
+
+  async function rolloutAction(route: string, action: string, question: string): Promise<void> {
+    // Promote and abort cannot be undone from here: asked first (pause and resume can).
+    if (question !== "" && !window.confirm(question)) return;
+    const status = byId("routes-message");
+    try {
+      const response = await api("POST", "/api/rollouts/" + encodeURIComponent(route) + "/" + action);
+      setClass(status, response.ok ? "message good" : "message bad");
+      setText(status, response.ok ? "Rollout of " + route + ": " + action + " done." : "Could not " + action + " the rollout of " + route + ": " + (await messageOf(response)));
+    } catch (error) {
+      if (error instanceof Unauthorized) return;
+      setClass(status, "message bad");
+      setText(status, "Could not " + action + " the rollout of " + route + ": " + String(error));
+    }
+    refresh();
+  }
+
   async function liftBan(ip: string): Promise<void> {
     const status = byId("bans-message");
     try {

@@ -143,9 +143,10 @@ const BODY = `
     <section id="routes" class="panel" aria-labelledby="routes-title">
       <h2 id="routes-title">Routes</h2>
       <div class="scroll"><table class="stack">
-        <thead><tr><th scope="col">Route</th><th scope="col">Match</th><th scope="col">Backend</th><th scope="col">Rollout</th><th scope="col">Req/s</th><th scope="col">5xx</th><th scope="col">Latency</th><th scope="col">In flight</th><th scope="col">Guards</th></tr></thead>
+        <thead><tr><th scope="col">Route</th><th scope="col">Match</th><th scope="col">Backend</th><th scope="col">Rollout</th><th scope="col">Req/s</th><th scope="col">5xx</th><th scope="col">Latency</th><th scope="col">In flight</th><th scope="col">Guards</th><th scope="col">Rollout actions</th></tr></thead>
         <tbody id="routes-body"></tbody>
       </table></div>
+      <p id="routes-message" class="message" role="status"></p>
       <p class="empty muted" hidden></p>
     </section>
     <section id="services" class="panel" aria-labelledby="services-title">

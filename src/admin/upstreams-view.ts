@@ -61,7 +61,7 @@ export function tlsErrorsOf(target: { readonly tlsErrors: number; readonly lastT
   return { errors: target.tlsErrors, lastError: last?.message ?? null, lastErrorAt: last === undefined ? null : new Date(last.at).toISOString() };
 }
 
-function mergeTls(a: TargetTlsErrors, b: TargetTlsErrors): TargetTlsErrors {
+export function mergeTls(a: TargetTlsErrors, b: TargetTlsErrors): TargetTlsErrors {
   // ISO 8601 timestamps of one format compare as strings; null (none yet) loses to any.
   const latest = (b.lastErrorAt ?? "") > (a.lastErrorAt ?? "") ? b : a;
   return { errors: a.errors + b.errors, lastError: latest.lastError, lastErrorAt: latest.lastErrorAt };

@@ -158,8 +158,8 @@ describe("status page and /api/status, one process", () => {
         healthCheck: { kind: "http", path: "/", intervalMs: 100 },
         circuitBreaker: true,
         targets: [
-          { target: `127.0.0.1:${alpha.port}`, url: alpha.url, weight: 1, healthy: true, breaker: "closed", inFlight: 0, lastError: null, recent: null },
-          { target: "127.0.0.1:9", url: "http://127.0.0.1:9", weight: 1, healthy: false, breaker: "closed", inFlight: 0, lastError: alphaStatus!.targets[1]!.lastError, recent: null },
+          { target: `127.0.0.1:${alpha.port}`, url: alpha.url, weight: 1, healthy: true, breaker: "closed", inFlight: 0, lastError: null, tls: { errors: 0, lastError: null, lastErrorAt: null }, recent: null },
+          { target: "127.0.0.1:9", url: "http://127.0.0.1:9", weight: 1, healthy: false, breaker: "closed", inFlight: 0, lastError: alphaStatus!.targets[1]!.lastError, tls: { errors: 0, lastError: null, lastErrorAt: null }, recent: null },
         ],
       },
     );

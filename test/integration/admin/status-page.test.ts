@@ -201,6 +201,51 @@ test("the status page asks again for a token the gateway does not accept", { tim
   assert.equal(await page.evaluate(() => sessionStorage.getItem("rampart.adminToken")), null);
 });
 
+test("the status page's rollout buttons pause, resume, abort (only once confirmed) and promote", { timeout: 240_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is not installed (Debian package chromium)`);
+    return;
+  }
+  const v1 = await fixtures.backend();
+  const v2 = await fixtures.backend();
+  const gw = await fixtures.gateway({
+    services: { v1: { targets: [{ url: v1.url }] }, v2: { targets: [{ url: v2.url }] } },
+    // A long interval: the rollout only moves when a button moves it.
+    routes: [{ name: "web", split: { services: { v1: 90, v2: 10 } }, rollout: { from: "v1", to: "v2", interval: "1h" } }],
+  });
+  const state = async (): Promise<string> => {
+    const res = await request({ port: gw.adminPort, path: "/api/rollouts" });
+    return res.json<{ route: string; state: string }[]>().find((each) => each.route === "web")?.state ?? "none";
+  };
+  const browser = await chromium.launch({ executablePath: CHROMIUM, timeout: BROWSER_MS });
+  fixtures.defer(() => browser.close());
+  const page = await (await browser.newContext()).newPage();
+  page.setDefaultTimeout(BROWSER_MS);
+  await page.goto(`http://127.0.0.1:${gw.adminPort}/`, { waitUntil: "load", timeout: BROWSER_MS });
+  const webRow = page.locator('#routes-body tr[data-key="web"]');
+  await page.waitForFunction(() => /progressing/.test(document.querySelector('#routes-body tr[data-key="web"]')?.textContent ?? ""), undefined, { timeout: 10_000 });
+
+  await page.getByRole("button", { name: "Pause the rollout of web" }).click();
+  await eventually(async () => ((await state()) === "paused" ? true : undefined), 3_000, "paused");
+  await page.getByRole("button", { name: "Resume the rollout of web" }).waitFor({ timeout: 3_000 });
+  assert.match((await webRow.textContent()) ?? "", /paused · v2 10%/);
+  await page.getByRole("button", { name: "Resume the rollout of web" }).press("Enter");
+  await eventually(async () => ((await state()) === "progressing" ? true : undefined), 3_000, "progressing again");
+
+  // Abort asks first; declining does nothing.
+  page.once("dialog", (dialog) => void dialog.dismiss());
+  await page.getByRole("button", { name: "Abort the rollout of web and roll back" }).click();
+  await sleep(1_200);
+  assert.equal(await state(), "progressing", "a declined abort changes nothing");
+
+  page.once("dialog", (dialog) => void dialog.accept());
+  await page.getByRole("button", { name: "Promote v2 to 100% on web" }).click();
+  await eventually(async () => ((await state()) === "promoted" ? true : undefined), 3_000, "promoted");
+  await page.getByRole("button", { name: "Promote v2 to 100% on web" }).waitFor({ state: "detached", timeout: 3_000 });
+  assert.match((await page.locator("#routes-message").textContent()) ?? "", /Rollout of web: promote done/);
+  await page.screenshot({ path: `${artifacts()}status-page-rollout.png`, fullPage: true });
+});
+
 function artifacts(): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   return ARTIFACTS;

@@ -119,6 +119,11 @@ describe("TLS to targets: trust", () => {
     const backend = await tlsBackend(expired);
     const gw = await gateway(tlsConfig(backend, { ca: alpha }));
     await assertTlsRefused(gw, backend, /CERT_HAS_EXPIRED: certificate has expired/);
+    // The status page's data says it too, per target.
+    const status = (await request({ port: gw.adminPort, path: "/api/status" })).json<{ services: { name: string; targets: { target: string; tls: { errors: number; lastError: string | null } }[] }[] }>();
+    const target = status.services.find((each) => each.name === "app")?.targets.find((each) => each.target === `127.0.0.1:${backend.port}`);
+    assert.ok(target !== undefined && target.tls.errors >= 1, JSON.stringify(target));
+    assert.match(target.tls.lastError ?? "", /certificate has expired/);
   });
 
   test("a `ca` file holding several certificates (a bundle) trusts each of them", async () => {

@@ -21,6 +21,7 @@ const target = (over: Partial<TargetStatus>): TargetStatus => ({
   breaker: "closed",
   inFlight: 0,
   lastError: null,
+  tls: { errors: 0, lastError: null, lastErrorAt: null },
   recent: null,
   ...over,
 });
