@@ -5,6 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import type { ListenAddress } from "../config/schema.js";
+import { listenError } from "../server/listen-error.js";
 import type { Logger } from "../observability/logger.js";
 import { STATUS_PAGE } from "./status-page.js";
 
@@ -133,9 +134,10 @@ function send(res: http.ServerResponse, reply: AdminReply | RawReply): void {
 
 export function listenAdmin(server: http.Server, address: ListenAddress): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const refuse = (error: Error) => reject(listenError("admin", address, error));
+    server.once("error", refuse);
     server.listen({ host: address.host, port: address.port }, () => {
-      server.off("error", reject);
+      server.off("error", refuse);
       resolve(server.address() as AddressInfo);
     });
   });

@@ -35,8 +35,12 @@ export function formatProblem(problem: ConfigProblem): string {
 }
 
 /** What a failed load says, one line per problem (FILE:LINE:COL key: message), for logs, the CLI and /api/reload. */
+/** What to print for an error: a config error's problems, one a line, else the message with its stable code, if any. */
 export function problemsOf(error: unknown): string[] {
-  return error instanceof ConfigError ? error.problems.map(formatProblem) : [error instanceof Error ? error.message : String(error)];
+  if (error instanceof ConfigError) return error.problems.map(formatProblem);
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return [typeof code === "string" && /^[A-Z][A-Z0-9_]+$/.test(code) ? `${message} [${code}]` : message];
 }
 
 export function renderPath(path: readonly PathKey[]): string {

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SecureContext, TLSSocket } from "node:tls";
 import type { LimitsConfig, ListenAddress } from "../config/schema.js";
+import { listenError } from "./listen-error.js";
 import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { tlsProfile } from "../tls/cipher-profile.js";
@@ -212,9 +213,10 @@ export function listen(name: ListenerName, address: ListenAddress, entry: (socke
   });
   front.on("error", (error) => logger.error({ err: error }, "listener error"));
   return new Promise((resolve, reject) => {
-    front.once("error", reject);
+    const refuse = (error: Error) => reject(listenError(name, address, error));
+    front.once("error", refuse);
     front.listen({ host: address.host, port: address.port, backlog: 1024 }, () => {
-      front.off("error", reject);
+      front.off("error", refuse);
       resolve({ server, front, address: () => front.address() as AddressInfo });
     });
   });
