@@ -202,11 +202,14 @@ function writeRawReply(ctx: RequestContext, reply: Reply, body: string): void {
  * CONNECT, requests the parser refused): always the last on its connection.
  */
 export function rawResponse(reply: Reply, requestId: string, body = answerBody(reply, requestId), headOnly = false): string {
-  let head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\n`;
-  if (reply.headers !== undefined) {
-    for (const name in reply.headers) head += `${name}: ${reply.headers[name]}\r\n`;
-  }
-  head += `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+  return rawHttpResponse(reply.status, { ...reply.headers, "content-type": "application/json" }, requestId, body, headOnly);
+}
+
+/** The one writer of raw HTTP/1.1 responses: `headers` as given, then content-length, X-Request-Id and Connection: close. */
+export function rawHttpResponse(status: number, headers: Readonly<Record<string, string | number>>, requestId: string, body: string, headOnly = false): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n`;
+  for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
+  head += `content-length: ${Buffer.byteLength(body)}\r\n`;
   // A HEAD answer carries the headers a GET would, never the body (RFC 9110 §9.3.2).
   return head + `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n` + (headOnly ? "" : body);
 }

@@ -3,10 +3,11 @@
 // edits, HSTS and X-Request-Id apply as they would to a proxied answer; it counts among Rampart's own
 // answers (rampart_gateway_answers_total, error "respond"). Built once per route: the body is encoded
 // and the headers assembled at load time.
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RouteStageFactory } from "./stage-factory.js";
 import { HANDLED } from "../pipeline/context.js";
 import { bodyUnread } from "../pipeline/linger.js";
+import { rawHttpResponse } from "../pipeline/answers.js";
 
 export const respondStage: RouteStageFactory = (route, { config }) => {
   const respond = route.config.respond;
@@ -15,9 +16,8 @@ export const respondStage: RouteStageFactory = (route, { config }) => {
   const headers: Record<string, string | number> = { "content-type": respond.contentType, "content-length": body.length };
   for (const [name, value] of route.responseHeaders.set) headers[name] = value;
   const hsts = config.tls.hsts;
-  const rawHead = `HTTP/1.1 ${respond.status} ${STATUS_CODES[respond.status] ?? ""}\r\n${Object.entries(headers)
-    .map(([name, value]) => `${name}: ${value}\r\n`)
-    .join("")}connection: close\r\n`;
+  // The raw answer (to an upgrade) states its own length.
+  const { "content-length": _length, ...rawHeaders } = headers;
 
   return {
     name: "respond",
@@ -27,7 +27,7 @@ export const respondStage: RouteStageFactory = (route, { config }) => {
         // An upgrade (WebSocket) asked of a route with no upstream: the answer, and the connection ends.
         ctx.upgradeStatus = respond.status;
         ctx.ownAnswer = "respond";
-        if (ctx.socket.writable) ctx.socket.end(`${rawHead}x-request-id: ${ctx.requestId}\r\n\r\n${respond.body}`);
+        if (ctx.socket.writable) ctx.socket.end(rawHttpResponse(respond.status, rawHeaders, ctx.requestId, respond.body));
         else ctx.socket.destroy();
         return HANDLED;
       }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { request } from "../../helpers/client.js";
 import { perTest } from "../../helpers/fixtures.js";
-import { fetchMetrics, metricSample } from "../../helpers/proxy-tools.js";
+import { bodyOf, fetchMetrics, headerOf, metricSample, rawTls } from "../../helpers/proxy-tools.js";
 import { h2Connect, h2Request } from "../../helpers/http2.js";
 import { Gateway } from "../../../src/main.js";
 import { silentLogger } from "../../../src/observability/logger.js";
@@ -71,6 +71,18 @@ describe("respond routes", () => {
     assert.equal(res.status, 200);
     assert.equal(res.body, "hi");
     assert.equal(res.headers["content-type"], "text/plain; charset=utf-8");
+  });
+
+  test("a WebSocket upgrade asked of a respond route gets the route's answer, and the connection ends", async () => {
+    const gw = await gateway({ routes: [{ name: "hello", match: { pathPrefix: "/" }, respond: { status: 404, body: "nothing here", contentType: "text/plain" } }] });
+    const upgrade = ["GET /socket HTTP/1.1", "Host: localhost", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "", ""].join("\r\n");
+    const raw = await rawTls(gw.httpsPort, upgrade);
+    assert.equal(raw.status, 404);
+    assert.equal(bodyOf(raw.text), "nothing here");
+    assert.equal(headerOf(raw.text, "content-type"), "text/plain");
+    assert.equal(headerOf(raw.text, "content-length"), "12");
+    assert.equal(headerOf(raw.text, "connection"), "close");
+    assert.ok(raw.closedByServer);
   });
 
   test("a route names one of service, split and respond", async () => {
