@@ -17,6 +17,7 @@ import { clientCaOf } from "../tls/client-ca.js";
 import { loadUpstreamTls } from "../upstream/upstream-tls.js";
 import { configJsonSchema } from "./json-schema.js";
 import { didYouMean } from "./suggest.js";
+import { readFailure } from "../config/read-failure.js";
 
 export interface Diagnostic extends ConfigProblem {
   readonly severity: "error" | "warning";
@@ -301,15 +302,6 @@ function checkUpstreamTls(config: Config, add: Add): void {
   for (const [name, service] of Object.entries(config.services)) {
     if (service.tls !== undefined) loadUpstreamTls(service.tls, (key, message) => add("error", ["services", name, "tls", key], message, "value"));
   }
-}
-
-/** "no such file", "permission denied", "it is a directory", else the error's own words (as the loader says them). */
-function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === "ENOENT") return "no such file";
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  if (code === "EISDIR") return "it is a directory";
-  return error instanceof Error ? error.message : String(error);
 }
 
 // ---------------------------------------------------------------- targets

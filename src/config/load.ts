@@ -7,6 +7,7 @@ import { interpolate, type Env, type PathKey, type Substitution } from "./interp
 import { Locator } from "./locate.js";
 import { humanErrorMap } from "./messages.js";
 import { configSchema, type Config } from "./schema.js";
+import { readFailure } from "./read-failure.js";
 
 export interface ConfigProblem {
   readonly file: string;
@@ -169,14 +170,6 @@ function yamlMessage(error: YAMLError, source: string): string {
   const lineEnd = source.indexOf("\n", error.pos[0]);
   const line = source.slice(lineStart, lineEnd < 0 ? undefined : lineEnd);
   return /[{[].*\$\{/.test(line) ? `${text} (quote values that contain \${...} inside { } or [ ])` : text;
-}
-
-function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === "ENOENT") return "no such file";
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  if (code === "EISDIR") return "it is a directory";
-  return error instanceof Error ? error.message : String(error);
 }
 
 function samePath(a: readonly PropertyKey[], b: readonly PropertyKey[]): boolean {

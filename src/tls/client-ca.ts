@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { SecureContextOptions, TlsOptions } from "node:tls";
 import type { ClientAuthConfig } from "../config/schema.js";
+import { readFailure } from "../config/read-failure.js";
 
 export interface ClientCa {
   /** The absolute path, for messages. */
@@ -69,11 +70,3 @@ export function clientAuthServerOptions(ca: ClientCa | undefined): Pick<TlsOptio
   return { ca: ca.pem, requestCert: true, rejectUnauthorized: ca.require };
 }
 
-/** The reason in a few words, as `rampart validate` words it for the other files a config names. */
-function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === "ENOENT") return "no such file";
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  if (code === "EISDIR") return "it is a directory";
-  return error instanceof Error ? error.message : String(error);
-}

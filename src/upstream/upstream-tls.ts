@@ -11,6 +11,7 @@ import { resolve } from "node:path";
 import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from "node:tls";
 import { configErrorAt, type FoundProblem } from "../config/located-problems.js";
 import type { Config, UpstreamTlsConfig } from "../config/schema.js";
+import { readFailure } from "../config/read-failure.js";
 
 /** What a service's TLS settings resolve to, built once per config load and frozen. */
 export interface UpstreamTls {
@@ -152,15 +153,6 @@ function checkPair(config: UpstreamTlsConfig, cert: string, key: string, report:
   if (certificate !== undefined && !certificate.checkPrivateKey(privateKey)) {
     report("key")(`the key in "${resolve(config.key)}" does not belong to the certificate in "${resolve(config.cert)}"`);
   }
-}
-
-/** "no such file", "permission denied", "it is a directory", else the error's own words (as the config loader says them). */
-function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === "ENOENT") return "no such file";
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  if (code === "EISDIR") return "it is a directory";
-  return messageOf(error);
 }
 
 function messageOf(error: unknown): string {
