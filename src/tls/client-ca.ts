@@ -69,4 +69,3 @@ export function clientAuthServerOptions(ca: ClientCa | undefined): Pick<TlsOptio
   // the routes decide (requireClientCert).
   return { ca: ca.pem, requestCert: true, rejectUnauthorized: ca.require };
 }
-
