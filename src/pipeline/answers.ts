@@ -7,6 +7,7 @@
 // request's `failure` label; anything untyped is a bug, answered 500 with its stack logged.
 import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import http2 from "node:http2";
+import { CodedError } from "../observability/coded-error.js";
 import type { Logger } from "../observability/logger.js";
 import type { ClientResponse, RequestContext } from "./context.js";
 import { bodyUnread } from "./linger.js";
@@ -83,15 +84,7 @@ export const errorCodes = {
 
 export type ErrorCode = keyof typeof errorCodes;
 
-export class GatewayError extends Error {
-  readonly code: ErrorCode;
-
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "GatewayError";
-    this.code = code;
-  }
-}
+export class GatewayError extends CodedError<ErrorCode> {}
 
 const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EADDRNOTAVAIL"]);
 

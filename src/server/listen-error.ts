@@ -2,18 +2,11 @@
 // fix in words: Node's own "listen EADDRINUSE: address already in use 0.0.0.0:8443" names neither the
 // listener nor the config key to change.
 import type { ListenAddress } from "../config/schema.js";
+import { CodedError } from "../observability/coded-error.js";
 
 export type ListenErrorCode = "LISTEN_ADDRESS_IN_USE" | "LISTEN_PERMISSION_DENIED" | "LISTEN_ADDRESS_UNAVAILABLE" | "LISTEN_FAILED";
 
-export class ListenError extends Error {
-  readonly code: ListenErrorCode;
-
-  constructor(code: ListenErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "ListenError";
-    this.code = code;
-  }
-}
+export class ListenError extends CodedError<ListenErrorCode> {}
 
 /** The ListenError for `error`, which listening on `address` for the `listener` (http, https, admin) raised. */
 export function listenError(listener: string, address: ListenAddress, error: unknown): ListenError {

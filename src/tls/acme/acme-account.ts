@@ -7,6 +7,7 @@ import https from "node:https";
 import { rootCertificates } from "node:tls";
 import * as acme from "acme-client";
 import type { AcmeConfig } from "../../config/schema.js";
+import { CodedError } from "../../observability/coded-error.js";
 import type { Logger } from "../../observability/logger.js";
 import type { CertStore } from "../../state/cert-store.js";
 import type { PemPair } from "../../state/pem-pair.js";
@@ -17,24 +18,20 @@ import { DnsChallengeError } from "./dns/dns-errors.js";
 /** How long a challenge answer is kept: longer than any validation takes. */
 const CHALLENGE_TTL_MS = 10 * 60_000;
 
-export class OrderFailure extends Error {
-  /**
-   * What failed, stably: a DNS-01 code (DNS_UPDATE_REFUSED, DNS_PROPAGATION_TIMEOUT, ...) when the
-   * challenge could not be published, ACME_VALIDATION_FAILED once the CA validated and refused, else
-   * ACME_ORDER_FAILED (the CA unreachable or refusing the order).
-   */
-  readonly code: string;
-
+/**
+ * An order that failed. Its code: a DNS-01 code (DNS_UPDATE_REFUSED, DNS_PROPAGATION_TIMEOUT, ...) when
+ * the challenge could not be published, ACME_VALIDATION_FAILED once the CA validated and refused, else
+ * ACME_ORDER_FAILED (the CA unreachable or refusing the order).
+ */
+export class OrderFailure extends CodedError<string> {
   constructor(
     message: string,
     /** True when an order reached validation (counts against the CA's failed-validation limits). */
     readonly validationAttempted: boolean,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-    this.name = "OrderFailure";
-    const causeCode = options?.cause instanceof DnsChallengeError ? options.cause.code : undefined;
-    this.code = causeCode ?? (validationAttempted ? "ACME_VALIDATION_FAILED" : "ACME_ORDER_FAILED");
+    const dnsCode = options?.cause instanceof DnsChallengeError ? options.cause.code : undefined;
+    super(dnsCode ?? (validationAttempted ? "ACME_VALIDATION_FAILED" : "ACME_ORDER_FAILED"), message, options);
   }
 }
 

@@ -1,5 +1,7 @@
 // Why a DNS-01 challenge could not be published or seen, with a stable code for logs, the status page
 // and the CLI (the message says the rest: the server's answer, the hook's stderr, the record's name).
+import { CodedError } from "../../../observability/coded-error.js";
+
 export type DnsChallengeErrorCode =
   /** The DNS server refused the UPDATE (NOTAUTH, REFUSED, a bad TSIG signature, ...). */
   | "DNS_UPDATE_REFUSED"
@@ -16,12 +18,4 @@ export type DnsChallengeErrorCode =
   /** No zone for the record's name was found (rfc2136 with zone ""). */
   | "DNS_ZONE_NOT_FOUND";
 
-export class DnsChallengeError extends Error {
-  readonly code: DnsChallengeErrorCode;
-
-  constructor(code: DnsChallengeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "DnsChallengeError";
-    this.code = code;
-  }
-}
+export class DnsChallengeError extends CodedError<DnsChallengeErrorCode> {}
