@@ -25,7 +25,7 @@ export interface MeasuredWindow {
 }
 
 export interface LoadGenerator {
-  readonly name: "wrk" | "autocannon" | "h2load";
+  readonly name: "wrk" | "autocannon" | "h2load" | "tls-handshakes";
   run(url: string, seconds: number, connections: number): Promise<LoadResult>;
   /**
    * One run that warms up for `warmup` s and then measures for `seconds` s on the same connections

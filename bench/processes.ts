@@ -98,6 +98,8 @@ export interface LaunchOptions {
   readonly stdoutFile?: string;
   /** stderr goes to this file, else to /dev/null. */
   readonly stderrFile?: string;
+  /** The child's environment (default this process's). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export async function launch(options: LaunchOptions): Promise<Managed> {
@@ -105,7 +107,7 @@ export async function launch(options: LaunchOptions): Promise<Managed> {
   const stdout = options.stdoutFile === undefined ? "ignore" : openSync(options.stdoutFile, "a");
   const stderr = options.stderrFile === undefined ? "ignore" : openSync(options.stderrFile, "a");
   try {
-    const child = spawn(command, args, { cwd: options.cwd, stdio: ["ignore", stdout, stderr] });
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", stdout, stderr] });
     const logs = [options.stderrFile, options.stdoutFile].filter((file): file is string => file !== undefined);
     return await track(options.name, child, logs, pinning ? options.cpu : undefined);
   } finally {

@@ -50,12 +50,20 @@ export interface RampartOptions {
   readonly http2?: string;
   /** PEM files served on the HTTPS listener (`tls.certificates`, no self-signed one) instead of a self-signed certificate. */
   readonly certificate?: { readonly certFile: string; readonly keyFile: string };
+  /** `tls.selfSigned` (default: on unless `certificate` is given). */
+  readonly selfSigned?: boolean;
+  /** More keys of the top-level `tls` block, as YAML lines without indentation, e.g. "clientAuth: { ca: ..., mode: optional }". */
+  readonly tlsKeys?: readonly string[];
+  /** The `backend` service's `tls` (TLS to https:// targets) as a YAML flow mapping. */
+  readonly tls?: string;
 }
 
 export interface BenchService {
   readonly targets: readonly string[];
   /** How Rampart speaks to the targets (default http1). */
   readonly protocol?: "http1" | "h2c" | "h2";
+  /** `tls` (TLS to https:// targets) as a YAML flow mapping. */
+  readonly tls?: string;
   /** YAML flow mappings, as for `backend`; omitted keys stay off. */
   readonly healthCheck?: string;
   readonly circuitBreaker?: string;
@@ -73,6 +81,8 @@ export interface BenchRoute {
   readonly split?: { readonly services: Readonly<Record<string, number>>; readonly sticky?: string };
   /** The route's `fault` as a YAML flow mapping, e.g. "{ delay: { percent: 0 }, abort: { percent: 0 } }". */
   readonly fault?: string;
+  /** `requireClientCert: true` (needs `tls.clientAuth` in `tlsKeys`). */
+  readonly requireClientCert?: boolean;
 }
 
 /** A breaker that this load cannot open: 50% errors over at least 20 requests in 10 s. */
@@ -113,6 +123,7 @@ export function rampartConfig(dir: string, options: RampartOptions): string {
               .join(", ")} }, sticky: ${q(route.split.sticky ?? "none")} }`,
           ]),
       ...(route.fault === undefined ? [] : [`    fault: ${route.fault}`]),
+      ...(route.requireClientCert === true ? ["    requireClientCert: true"] : []),
       ...(rateLimit === undefined ? [] : [`    rateLimit: ${rateLimit}`]),
       ...(options.edgeGuards ? ["    jails: [bench]"] : []),
     ].join("\n");
@@ -130,9 +141,9 @@ log: { level: ${options.logLevel ?? "info"}, access: ${options.accessLog ?? true
 ${options.limits === undefined ? "" : `limits: ${options.limits}\n`}${options.http2 === undefined ? "" : `http2: ${options.http2}\n`}store: ${store}
 tls:
   redirectHttp: false
-  selfSigned: ${options.certificate === undefined}
+  selfSigned: ${options.selfSigned ?? options.certificate === undefined}
   certDir: ${q(path.join(dir, `${options.name}-certs`))}
-${certificates}${guards}services:
+${certificates}${(options.tlsKeys ?? []).map((line) => `  ${line}\n`).join("")}${guards}services:
   backend:
     targets:
 ${options.targets.map((url) => `      - url: ${q(url.replace(/\/$/, ""))}`).join("\n")}
@@ -143,8 +154,9 @@ ${routes.join("\n")}
 }
 
 /** A service's optional keys, as YAML lines. */
-function serviceKeys(service: { readonly healthCheck?: string; readonly circuitBreaker?: string; readonly retry?: string }): string[] {
+function serviceKeys(service: { readonly healthCheck?: string; readonly circuitBreaker?: string; readonly retry?: string; readonly tls?: string }): string[] {
   return [
+    ...(service.tls === undefined ? [] : [`    tls: ${service.tls}`]),
     ...(service.healthCheck === undefined ? [] : [`    healthCheck: ${service.healthCheck}`]),
     ...(service.circuitBreaker === undefined ? [] : [`    circuitBreaker: ${service.circuitBreaker}`]),
     ...(service.retry === undefined ? [] : [`    retry: ${service.retry}`]),

@@ -11,12 +11,15 @@
 //              HTTP/1.1 (100 connections) vs nginx h2, and gRPC unary calls through Rampart (h2c upstream)
 //   releases   a plain route vs a 95/5 split with sticky cookies (no cookie sent back: a new pick and
 //              Set-Cookie per request) vs a route with `fault` at 0%, both split sides on one backend
+//   certs      TLS (and mTLS) to an https target vs an http one; new TLS handshakes per core with client
+//              auth vs without and with on-demand TLS vs without; on-demand first handshake vs a known
+//              name; issuance time from start, DNS-01 (rfc2136, BIND) and wildcard vs HTTP-01 (pebble)
 // Proxies run pinned to CPU 0; the load generator, backends and redis-server to CPU 1. Trust the CPU time
 // per request (lowest across rounds) over req/s on a shared machine.
 //
-// Environment: BENCH_ONLY=core,guards,bans,balancing,workers,h2,releases (default all), BENCH_DURATION (s, default 5),
-// BENCH_WARMUP (s, default 2), BENCH_ROUNDS (core, guards, workers, h2 and releases, default 3), BENCH_ROUNDS_SECONDARY
-// (bans and balancing, default 2), BENCH_CONNECTIONS (default 50; not h2), BENCH_GUARDS=off (core, h2 and releases:
+// Environment: BENCH_ONLY=core,guards,bans,balancing,workers,h2,releases,certs (default all), BENCH_DURATION (s, default 5),
+// BENCH_WARMUP (s, default 2), BENCH_ROUNDS (core, guards, workers, h2, releases and certs, default 3), BENCH_ROUNDS_SECONDARY
+// (bans and balancing, default 2), BENCH_CONNECTIONS (default 50; not h2 nor certs' handshakes), BENCH_GUARDS=off (core, h2, releases and certs:
 // Rampart without guards), BENCH_BACKEND=node (skip the nginx backend), BENCH_LOADGEN=wrk|autocannon (h2 always
 // uses h2load), BENCH_ACCESS_LOG=<file> (core and h2 Rampart's access log, default a temp file), BENCH_BANS
 // (default 1000000), BENCH_KEEP_TMP=1 (keep configs and logs).
@@ -30,6 +33,7 @@ import { printRatios, verdict, type Ratio, writeResults } from "./report.js";
 import type { ScenarioContext, ScenarioResult } from "./scenario.js";
 import { runBalancing } from "./scenarios/balancing.js";
 import { runBans } from "./scenarios/bans.js";
+import { runCerts } from "./scenarios/certs.js";
 import { runCore } from "./scenarios/core.js";
 import { runGuards } from "./scenarios/guards.js";
 import { runH2 } from "./scenarios/h2.js";
@@ -46,6 +50,7 @@ const runners: Readonly<Record<ScenarioName, (context: ScenarioContext) => Promi
   workers: runWorkers,
   h2: runH2,
   releases: runReleases,
+  certs: runCerts,
 };
 
 /** Measured load seconds per scenario (start-up, ban loading and the like come on top). */
@@ -67,6 +72,10 @@ function plannedSeconds(name: ScenarioName, settings: Settings): number {
       return 4 * settings.rounds * run;
     case "releases":
       return 3 * settings.rounds * run;
+    case "certs":
+      // Three upstream targets and four handshake targets, then on-demand first handshakes and
+      // 3 issuances per round (a few seconds each).
+      return 7 * settings.rounds * run + 10 + 3 * settings.rounds * 4;
   }
 }
 
@@ -96,7 +105,7 @@ async function main(): Promise<number> {
   const planned = settings.only.reduce((sum, name) => sum + plannedSeconds(name, settings), 0);
   console.log(
     `rampart bench: ${settings.only.join(", ")}; ${load.name}, ${settings.connections} connections, ${settings.duration} s per run ` +
-      `(+${settings.warmup} s warm-up); ${settings.rounds} rounds for core, guards, workers, h2 and releases, ${settings.secondaryRounds} for bans and balancing; ` +
+      `(+${settings.warmup} s warm-up); ${settings.rounds} rounds for core, guards, workers, h2, releases and certs, ${settings.secondaryRounds} for bans and balancing; ` +
       `about ${Math.ceil(planned / 60)} min of load; ` +
       (pinning ? `proxies on CPU ${PROXY_CPU}, load + backends + redis on CPU ${LOAD_CPU}` : "no CPU pinning (taskset or a second CPU missing)"),
   );

@@ -1,5 +1,5 @@
 // Benchmark settings from the environment (see bench/run.ts for the list).
-export const SCENARIOS = ["core", "guards", "bans", "balancing", "workers", "h2", "releases"] as const;
+export const SCENARIOS = ["core", "guards", "bans", "balancing", "workers", "h2", "releases", "certs"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Settings {
@@ -7,12 +7,12 @@ export interface Settings {
   readonly duration: number;
   /** Seconds of unmeasured load before each measured run. */
   readonly warmup: number;
-  /** Interleaved rounds for the core, guards, workers, h2 and releases scenarios. */
+  /** Interleaved rounds for the core, guards, workers, h2, releases and certs scenarios. */
   readonly rounds: number;
   /** Interleaved rounds for the bans and balancing scenarios. */
   readonly secondaryRounds: number;
   readonly connections: number;
-  /** Core, h2 and releases scenarios: Rampart with its guards. */
+  /** Core, h2, releases and certs (TLS to targets) scenarios: Rampart with its guards. */
   readonly guards: boolean;
   readonly only: readonly ScenarioName[];
 }
