@@ -112,10 +112,14 @@ export interface AdminResponse {
 }
 
 export class AdminClient {
+  readonly #timeoutMs: number;
+
   constructor(
     readonly target: AdminTarget,
-    private readonly timeoutMs = 5_000,
-  ) {}
+    timeoutMs = 5_000,
+  ) {
+    this.#timeoutMs = timeoutMs;
+  }
 
   /** One request; a 401 and an unreachable gateway become CliErrors (exit 2), every other status is returned. */
   async request(method: string, path: string, body?: unknown): Promise<AdminResponse> {
@@ -129,13 +133,13 @@ export class AdminClient {
     }
     const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const transport = url.protocol === "https:" ? https : http;
-      const req = transport.request(url, { method, headers, timeout: this.timeoutMs, agent: false }, (res) => {
+      const req = transport.request(url, { method, headers, timeout: this.#timeoutMs, agent: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
         res.on("error", reject);
       });
-      req.on("timeout", () => req.destroy(new Error(`no answer within ${this.timeoutMs / 1000} s`)));
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${this.#timeoutMs / 1000} s`)));
       req.on("error", reject);
       req.end(payload);
     }).catch((error: unknown) => {

@@ -16,23 +16,26 @@ interface Place {
 const START: Position = { line: 1, col: 1 };
 
 export class Locator {
-  constructor(
-    private readonly doc: Document,
-    private readonly lines: LineCounter,
-  ) {}
+  readonly #doc: Document;
+  readonly #lines: LineCounter;
+
+  constructor(doc: Document, lines: LineCounter) {
+    this.#doc = doc;
+    this.#lines = lines;
+  }
 
   offset(offset: number): Position {
-    return this.lines.linePos(offset);
+    return this.#lines.linePos(offset);
   }
 
   has(path: readonly PathKey[]): boolean {
-    return path.length === 0 || this.find(path) !== undefined;
+    return path.length === 0 || this.#find(path) !== undefined;
   }
 
   /** The key's own line; for a key that is not in the file, the nearest parent that is. */
   key(path: readonly PathKey[]): Position {
     for (let depth = path.length; depth > 0; depth--) {
-      const place = this.find(path.slice(0, depth));
+      const place = this.#find(path.slice(0, depth));
       if (place) return this.offset(place.start);
     }
     return START;
@@ -40,7 +43,7 @@ export class Locator {
 
   /** Like key(), but a scalar written on the key's line is pointed at directly (`service: apii` → `apii`). */
   value(path: readonly PathKey[]): Position {
-    const place = path.length > 0 ? this.find(path) : undefined;
+    const place = path.length > 0 ? this.#find(path) : undefined;
     const value = place?.value;
     if (place && isScalar(value) && value.value !== null && value.range) {
       const at = this.offset(value.range[0]);
@@ -52,18 +55,18 @@ export class Locator {
   /** The deepest path whose key or item spans the offset; names the location of YAML syntax errors. */
   pathAt(offset: number): PathKey[] {
     const path: PathKey[] = [];
-    let node = this.deref(this.doc.contents);
+    let node = this.#deref(this.#doc.contents);
     for (;;) {
       if (isMap(node)) {
         const pair = node.items.find((item) => spans(pairRange(item), offset));
         if (!pair) break;
         path.push(keyName(pair.key));
-        node = this.deref(pair.value);
+        node = this.#deref(pair.value);
       } else if (isSeq(node)) {
         const index = node.items.findIndex((item) => isNode(item) && spans(item.range, offset));
         if (index < 0) break;
         path.push(index);
-        node = this.deref(node.items[index]);
+        node = this.#deref(node.items[index]);
       } else {
         break;
       }
@@ -71,8 +74,8 @@ export class Locator {
     return path;
   }
 
-  private find(path: readonly PathKey[]): Place | undefined {
-    let node = this.deref(this.doc.contents);
+  #find(path: readonly PathKey[]): Place | undefined {
+    let node = this.#deref(this.#doc.contents);
     let place: Place | undefined;
     for (const key of path) {
       if (isMap(node)) {
@@ -80,13 +83,13 @@ export class Locator {
         const start = pair && (startOf(pair.key) ?? startOf(pair.value));
         if (start === undefined) return undefined;
         place = { start, value: pair?.value };
-        node = this.deref(pair?.value);
+        node = this.#deref(pair?.value);
       } else if (isSeq(node) && typeof key === "number") {
         const item: unknown = node.items[key];
         const start = startOf(item);
         if (start === undefined) return undefined;
         place = { start, value: item };
-        node = this.deref(item);
+        node = this.#deref(item);
       } else {
         return undefined;
       }
@@ -94,8 +97,8 @@ export class Locator {
     return place;
   }
 
-  private deref(node: unknown): unknown {
-    return isAlias(node) ? node.resolve(this.doc) : node;
+  #deref(node: unknown): unknown {
+    return isAlias(node) ? node.resolve(this.#doc) : node;
   }
 }
 

@@ -294,17 +294,19 @@ export class RouteMetrics {
   readonly #done = new Map<string, Series>();
   /** Keyed by status code + error, e.g. "502upstream_unreachable". */
   readonly #answered = new Map<string, Counter.Internal>();
+  readonly #metrics: GatewayMetrics;
+  readonly #route: string;
 
-  constructor(
-    private readonly metrics: GatewayMetrics,
-    private readonly route: string,
-  ) {}
+  constructor(metrics: GatewayMetrics, route: string) {
+    this.#metrics = metrics;
+    this.#route = route;
+  }
 
   observe(method: string, code: number, seconds: number): void {
     const key = method + code;
     let series = this.#done.get(key);
     if (series === undefined) {
-      series = this.metrics.requestDuration.create({ route: this.route, method, code: String(code) });
+      series = this.#metrics.requestDuration.create({ route: this.#route, method, code: String(code) });
       this.#done.set(key, series);
     }
     series.observe(seconds);
@@ -315,7 +317,7 @@ export class RouteMetrics {
     const key = code + error;
     let child = this.#answered.get(key);
     if (child === undefined) {
-      child = this.metrics.gatewayAnswers.labels(this.route, String(code), error);
+      child = this.#metrics.gatewayAnswers.labels(this.#route, String(code), error);
       this.#answered.set(key, child);
     }
     child.inc();

@@ -33,18 +33,20 @@ export class Series {
   sum = 0;
   /** Observations per bucket (not cumulative): index i counts values in (bounds[i-1], bounds[i]]. */
   readonly buckets: Float64Array;
+  readonly #bounds: readonly number[];
 
   constructor(
     readonly labels: Labels,
-    private readonly bounds: readonly number[],
+    bounds: readonly number[],
   ) {
+    this.#bounds = bounds;
     this.buckets = new Float64Array(bounds.length);
   }
 
   observe(seconds: number): void {
     this.count++;
     this.sum += seconds;
-    const bounds = this.bounds;
+    const bounds = this.#bounds;
     for (let i = 0; i < bounds.length; i++) {
       if (seconds <= bounds[i]!) {
         this.buckets[i]!++;
@@ -55,16 +57,13 @@ export class Series {
 }
 
 export class SeriesHistogram {
+  readonly #bounds: readonly number[];
   readonly #series: Series[] = [];
   readonly #byKey = new Map<string, Series>();
 
   /** `counter`: also export each series' count as this counter (rampart_requests_total). */
-  constructor(
-    registry: Registry,
-    histogram: MetricName,
-    private readonly bounds: readonly number[],
-    counter?: MetricName,
-  ) {
+  constructor(registry: Registry, histogram: MetricName, bounds: readonly number[], counter?: MetricName) {
+    this.#bounds = bounds;
     const series = this.#series;
     register(registry, { ...histogram, type: "histogram", aggregator: "sum", get: () => Promise.resolve(histogramValues(histogram, series, bounds)) });
     if (counter !== undefined) register(registry, { ...counter, type: "counter", aggregator: "sum", get: () => Promise.resolve(counterValues(counter, series)) });
@@ -75,7 +74,7 @@ export class SeriesHistogram {
     const key = JSON.stringify(labels);
     let series = this.#byKey.get(key);
     if (series === undefined) {
-      series = new Series(labels, this.bounds);
+      series = new Series(labels, this.#bounds);
       this.#byKey.set(key, series);
       this.#series.push(series);
     }

@@ -34,10 +34,13 @@ export function requestGone(req: IncomingMessage | Http2ServerRequest): boolean 
 }
 
 export class Linger {
-  constructor(
-    private readonly limits: () => LingerLimits,
-    private readonly onOutcome: (outcome: LingerOutcome) => void,
-  ) {}
+  readonly #limits: () => LingerLimits;
+  readonly #onOutcome: (outcome: LingerOutcome) => void;
+
+  constructor(limits: () => LingerLimits, onOutcome: (outcome: LingerOutcome) => void) {
+    this.#limits = limits;
+    this.#onOutcome = onOutcome;
+  }
 
   /**
    * Call before ending an early answer whose request body is unread. The response becomes the
@@ -46,12 +49,12 @@ export class Linger {
   afterAnswer(req: IncomingMessage, res: ServerResponse): void {
     if (!res.headersSent) res.setHeader("connection", "close");
     const socket = req.socket;
-    const { lingerTime, lingerBytes } = this.limits();
+    const { lingerTime, lingerBytes } = this.#limits();
     let outcome: LingerOutcome | undefined;
     const finish = (result: LingerOutcome) => {
       if (outcome !== undefined) return;
       outcome = result;
-      this.onOutcome(result);
+      this.#onOutcome(result);
     };
     let received = 0;
     req.on("data", (chunk: Buffer) => {

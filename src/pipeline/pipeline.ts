@@ -19,13 +19,17 @@ export class Pipeline {
   readonly #onClose: (this: WithContext<object>) => void;
   readonly #onTurn: (this: WithContext<ServerResponse>) => void;
   readonly #onAbandoned: (this: WithContext<IncomingMessage>) => void;
+  readonly #logger: Logger;
+  readonly #linger: Linger;
 
   constructor(
     readonly prefix: readonly Stage[],
     onFinished: RequestObserver,
-    private readonly logger: Logger,
-    private readonly linger: Linger,
+    logger: Logger,
+    linger: Linger,
   ) {
+    this.#logger = logger;
+    this.#linger = linger;
     // Listener functions shared by every request (each finds its context on the emitter), rather
     // than closures allocated per request.
     const finish = (ctx: RequestContext) => {
@@ -66,7 +70,7 @@ export class Pipeline {
 
   /** An HTTP/1.1 request, or one HTTP/2 stream through Node's compatibility API. */
   handleRequest(req: ClientMessage, res: ClientResponse, encrypted: boolean, protocol: ClientProtocol = "http/1.1"): void {
-    const ctx = new RequestContext(req, res, req.socket, undefined, encrypted, performance.now(), this.linger, protocol);
+    const ctx = new RequestContext(req, res, req.socket, undefined, encrypted, performance.now(), this.#linger, protocol);
     (req as WithContext<ClientMessage>)[CONTEXT] = ctx;
     (res as WithContext<ClientResponse>)[CONTEXT] = ctx;
     res.on("close", this.#onClose);
@@ -89,7 +93,7 @@ export class Pipeline {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, encrypted: boolean): void {
-    const ctx = new RequestContext(req, undefined, socket, head, encrypted, performance.now(), this.linger, "http/1.1");
+    const ctx = new RequestContext(req, undefined, socket, head, encrypted, performance.now(), this.#linger, "http/1.1");
     (req as WithContext<IncomingMessage>)[CONTEXT] = ctx;
     (socket as WithContext<Duplex>)[CONTEXT] = ctx;
     socket.once("close", this.#onClose);
@@ -107,7 +111,7 @@ export class Pipeline {
       try {
         result = stage.run(ctx);
       } catch (error) {
-        mapError(ctx, error, this.logger);
+        mapError(ctx, error, this.#logger);
         return;
       }
       if (result === undefined) continue;
@@ -115,7 +119,7 @@ export class Pipeline {
       if (result instanceof Promise) {
         result.then(
           (settled) => this.#resume(ctx, index, settled),
-          (error: unknown) => mapError(ctx, error, this.logger),
+          (error: unknown) => mapError(ctx, error, this.#logger),
         );
         return;
       }

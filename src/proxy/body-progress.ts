@@ -17,8 +17,10 @@ interface Watched {
 export class BodyProgress {
   readonly #watched = new Map<RequestContext, Watched>();
   readonly #timer: NodeJS.Timeout;
+  readonly #onTimeout: () => void;
 
-  constructor(private readonly onTimeout: () => void) {
+  constructor(onTimeout: () => void) {
+    this.#onTimeout = onTimeout;
     this.#timer = setInterval(() => this.#sweep(Date.now()), SWEEP_MS).unref();
   }
 
@@ -48,7 +50,7 @@ export class BodyProgress {
         watched.since = now;
       } else if (now - watched.since >= watched.timeout) {
         this.#watched.delete(ctx);
-        this.onTimeout();
+        this.#onTimeout();
         watched.onStalled(ctx);
       }
     }

@@ -35,8 +35,10 @@ export interface ForwarderOptions {
 export class Forwarder {
   readonly #proxy = createProxyServer({ xfwd: false, ws: true });
   readonly #targetOptions = new WeakMap<Target, ServerOptions>();
+  readonly #options: ForwarderOptions;
 
-  constructor(private readonly options: ForwarderOptions) {
+  constructor(options: ForwarderOptions) {
+    this.#options = options;
     const proxy = this.#proxy;
     withoutDeleteLength(proxy);
     proxy.on("proxyReq", (proxyReq, req, _res, _options, socket) => {
@@ -134,12 +136,12 @@ export class Forwarder {
     if (ctx.setCookie !== undefined) addSetCookie(headers, ctx.setCookie);
     headers["x-request-id"] = ctx.requestId;
     if (ctx.encrypted) {
-      const hsts = this.options.hsts();
+      const hsts = this.#options.hsts();
       if (hsts !== "") headers["strict-transport-security"] = hsts;
     }
     // http-proxy copies this onto the response; the client's own wish (res.shouldKeepAlive) and a
     // shutdown in progress decide it, never the upstream's connection header.
-    if (!ctx.isHttp2) headers.connection = (res as ServerResponse).shouldKeepAlive && !this.options.draining() ? "keep-alive" : "close";
+    if (!ctx.isHttp2) headers.connection = (res as ServerResponse).shouldKeepAlive && !this.#options.draining() ? "keep-alive" : "close";
   }
 }
 

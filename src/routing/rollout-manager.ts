@@ -43,17 +43,21 @@ interface Controller extends RolloutRecorder {
 }
 
 export class RolloutManager {
+  readonly #store: RolloutStore;
+  readonly #locks: Pick<CertStore, "acquireLock" | "releaseLock">;
+  readonly #metrics: GatewayMetrics;
+  readonly #logger: Logger;
   readonly #controllers = new Map<string, Controller>();
   /** Runs only while some route has a rollout: a gateway without one pays nothing. */
   #timer: NodeJS.Timeout | undefined;
   #ticking = false;
 
-  constructor(
-    private readonly store: RolloutStore,
-    private readonly locks: Pick<CertStore, "acquireLock" | "releaseLock">,
-    private readonly metrics: GatewayMetrics,
-    private readonly logger: Logger,
-  ) {}
+  constructor(store: RolloutStore, locks: Pick<CertStore, "acquireLock" | "releaseLock">, metrics: GatewayMetrics, logger: Logger) {
+    this.#store = store;
+    this.#locks = locks;
+    this.#metrics = metrics;
+    this.#logger = logger;
+  }
 
   /**
    * The recorder of the route's rollout for this config, starting (or resuming from the store) the ones
@@ -117,7 +121,7 @@ export class RolloutManager {
   async act(route: string, action: RolloutAction): Promise<RolloutRecord | undefined> {
     const controller = this.#controllers.get(route);
     if (controller === undefined) return undefined;
-    const current = (await this.store.get(route)) ?? controller.current ?? this.#initial(controller);
+    const current = (await this.#store.get(route)) ?? controller.current ?? this.#initial(controller);
     const since = new Date().toISOString();
     const next: RolloutRecord =
       action === "pause"
@@ -128,8 +132,8 @@ export class RolloutManager {
             ? { ...current, state: "rolled-back", weight: 0, since, reason: "aborted by an operator" }
             : // resume: a paused rollout goes on where it was; a rolled-back one starts again.
               { ...current, state: "progressing", since, failures: 0, weight: current.state === "rolled-back" ? this.#initial(controller).weight : current.weight, reason: "resumed by an operator" };
-    await this.store.put(next);
-    this.logger.info({ route, action, state: next.state, weight: next.weight }, "rollout changed by an operator");
+    await this.#store.put(next);
+    this.#logger.info({ route, action, state: next.state, weight: next.weight }, "rollout changed by an operator");
     this.#apply(controller, next);
     return next;
   }
@@ -142,15 +146,15 @@ export class RolloutManager {
 
   async #start(controller: Controller): Promise<void> {
     try {
-      const stored = await this.store.get(controller.route);
+      const stored = await this.#store.get(controller.route);
       const resumed = stored !== undefined && stored.from === controller.config.from && stored.to === controller.config.to;
       const record = resumed ? stored : this.#initial(controller);
-      if (!resumed) await this.store.put(record);
+      if (!resumed) await this.#store.put(record);
       if (controller.retired) return;
-      this.logger.info({ route: controller.route, from: record.from, to: record.to, weight: record.weight, state: record.state, resumed }, resumed ? "rollout resumed" : "rollout started");
+      this.#logger.info({ route: controller.route, from: record.from, to: record.to, weight: record.weight, state: record.state, resumed }, resumed ? "rollout resumed" : "rollout started");
       this.#apply(controller, record);
     } catch (error) {
-      this.logger.warn({ err: error, route: controller.route }, "rollout state unavailable; retrying");
+      this.#logger.warn({ err: error, route: controller.route }, "rollout state unavailable; retrying");
     }
   }
 
@@ -171,7 +175,7 @@ export class RolloutManager {
     const to = (pool * record.weight) / 100;
     weights.set(config.to, to);
     weights.set(config.from, pool - to);
-    for (const state of STATES) this.metrics.rolloutState.set({ route: controller.route, state }, state === record.state ? 1 : 0);
+    for (const state of STATES) this.#metrics.rolloutState.set({ route: controller.route, state }, state === record.state ? 1 : 0);
   }
 
   async #tick(): Promise<void> {
@@ -193,7 +197,7 @@ export class RolloutManager {
       const counted = controller.local;
       if (counted[0]! > 0) {
         controller.local = new Array<number>(COUNTS_LENGTH).fill(0);
-        await this.store.addCounts(route, controller.localInterval, counted);
+        await this.#store.addCounts(route, controller.localInterval, counted);
       }
       controller.localInterval = interval;
       if (controller.current === undefined) {
@@ -201,27 +205,27 @@ export class RolloutManager {
         return;
       }
       // Follow the fleet's decisions (and operators' actions taken through another instance).
-      const stored = await this.store.get(route);
+      const stored = await this.#store.get(route);
       if (stored !== undefined && stored.to === config.to && (stored.weight !== controller.current.weight || stored.state !== controller.current.state || stored.reason !== controller.current.reason)) {
         this.#apply(controller, stored);
       }
       const due = interval - 1;
       if (due <= controller.judged || now - interval * config.interval < JUDGE_GRACE_MS) return;
       controller.judged = due;
-      const token = await this.locks.acquireLock(`rollout:${route}:${due}`, config.interval);
+      const token = await this.#locks.acquireLock(`rollout:${route}:${due}`, config.interval);
       if (token === undefined) return; // another instance judges this interval
-      const counts = await this.store.takeCounts(route, due);
-      const current = (await this.store.get(route)) ?? controller.current;
+      const counts = await this.#store.takeCounts(route, due);
+      const current = (await this.#store.get(route)) ?? controller.current;
       if (current.state !== "progressing" || controller.retired) return;
       const figures = figuresOf(counts);
       const { result, record } = decide(config, current, figures, new Date(now));
       // An operator's pause or abort written meanwhile (through any instance) wins over this decision.
-      if (!(await this.store.replace(current, record))) return;
+      if (!(await this.#store.replace(current, record))) return;
       this.#apply(controller, record);
-      this.metrics.rolloutDecisions.inc({ route, result });
-      this.logger.info({ route, result, weight: record.weight, state: record.state, requests: figures.requests, successRate: figures.successRate, p99Ms: figures.p99Ms, reason: record.reason }, "rollout decision");
+      this.#metrics.rolloutDecisions.inc({ route, result });
+      this.#logger.info({ route, result, weight: record.weight, state: record.state, requests: figures.requests, successRate: figures.successRate, p99Ms: figures.p99Ms, reason: record.reason }, "rollout decision");
     } catch (error) {
-      this.logger.warn({ err: error, route }, "rollout tick failed: the store is unavailable");
+      this.#logger.warn({ err: error, route }, "rollout tick failed: the store is unavailable");
     }
   }
 }

@@ -11,15 +11,19 @@ export type RejectReason = "banned" | "denied" | "connection_limit";
 export type AcceptVerdict = RejectReason | "exempt" | undefined;
 
 export class ConnectionGate {
+  readonly #limits: () => { readonly maxConnectionsPerIp: number };
+  readonly #classify: (ip: string) => AcceptVerdict;
   readonly #perIp = new Map<string, number>();
   readonly #rejected: Record<RejectReason, { inc(): void }>;
   readonly #open = new Set<Socket>();
 
   constructor(
-    private readonly limits: () => { readonly maxConnectionsPerIp: number },
+    limits: () => { readonly maxConnectionsPerIp: number },
     metrics: GatewayMetrics,
-    private readonly classify: (ip: string) => AcceptVerdict = () => undefined,
+    classify: (ip: string) => AcceptVerdict = () => undefined,
   ) {
+    this.#limits = limits;
+    this.#classify = classify;
     const counter = metrics.connectionsRejected;
     this.#rejected = {
       banned: counter.labels("banned"),
@@ -43,10 +47,10 @@ export class ConnectionGate {
     // An error on a socket nobody else listens to yet (e.g. a reset during accept) must not crash us.
     socket.on("error", ignore);
     const ip = canonicalIp(socket.remoteAddress);
-    const verdict = this.classify(ip);
+    const verdict = this.#classify(ip);
     if (verdict !== undefined && verdict !== "exempt") return this.#reject(socket, verdict);
     const count = this.#perIp.get(ip) ?? 0;
-    if (verdict === undefined && count >= this.limits().maxConnectionsPerIp) return this.#reject(socket, "connection_limit");
+    if (verdict === undefined && count >= this.#limits().maxConnectionsPerIp) return this.#reject(socket, "connection_limit");
     this.#perIp.set(ip, count + 1);
     this.#open.add(socket);
     socket.once("close", () => {

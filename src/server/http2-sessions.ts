@@ -42,12 +42,11 @@ const STATE = Symbol("rampart.http2Session");
 type TrackedSession = ServerHttp2Session & { [STATE]?: SessionState };
 
 export class Http2Sessions {
+  readonly #hooks: Http2SessionHooks;
   readonly #open = new Set<TrackedSession>();
 
-  constructor(
-    server: Http2Server,
-    private readonly hooks: Http2SessionHooks,
-  ) {
+  constructor(server: Http2Server, hooks: Http2SessionHooks) {
+    this.#hooks = hooks;
     server.on("session", (session: TrackedSession) => this.#track(session));
     server.on("stream", (stream: ServerHttp2Stream) => this.#onStream(stream));
     // Errors of sessions already torn down: the session's own listener saw them first.
@@ -68,7 +67,7 @@ export class Http2Sessions {
       peerIp: canonicalIp(session.socket?.remoteAddress),
       requests: 0,
       active: 0,
-      resetTokens: this.hooks.http2().resetBurst,
+      resetTokens: this.#hooks.http2().resetBurst,
       refilledAt: performance.now(),
       goaway: undefined,
     };
@@ -78,7 +77,7 @@ export class Http2Sessions {
     session.on("error", (error: NodeJS.ErrnoException) => this.#onSessionError(session, error));
     // A frame nghttp2 could not send (the stream went away meanwhile): nothing to do but not crash.
     session.on("frameError", () => {});
-    session.setTimeout(this.hooks.limits().idleTimeout, () => {
+    session.setTimeout(this.#hooks.limits().idleTimeout, () => {
       // Node's session timeout counts time without any frame.
       if (state.active === 0) this.#goaway(session, "idle", NGHTTP2_NO_ERROR);
     });
@@ -94,13 +93,13 @@ export class Http2Sessions {
     state.requests++;
     state.active++;
     stream.once("close", () => state.active--);
-    if (state.requests >= this.hooks.http2().maxRequestsPerConnection) this.#goaway(session, "max_requests", NGHTTP2_NO_ERROR);
+    if (state.requests >= this.#hooks.http2().maxRequestsPerConnection) this.#goaway(session, "max_requests", NGHTTP2_NO_ERROR);
     stream.once("aborted", () => this.#onClientReset(session, state));
   }
 
   /** A client reset a stream before its response ended: one token of its connection's bucket. */
   #onClientReset(session: TrackedSession, state: SessionState): void {
-    const { resetBurst, resetRate } = this.hooks.http2();
+    const { resetBurst, resetRate } = this.#hooks.http2();
     const now = performance.now();
     state.resetTokens = Math.min(resetBurst, state.resetTokens + ((now - state.refilledAt) / 1000) * resetRate);
     state.refilledAt = now;
@@ -111,7 +110,7 @@ export class Http2Sessions {
   #onSessionError(session: TrackedSession, error: NodeJS.ErrnoException): void {
     // nghttp2 ended the session itself (and sent its GOAWAY); what it names is the reason.
     const reason: GoawayReason = /flood/i.test(error.message) ? "flood" : "protocol_error";
-    this.hooks.logger.debug({ code: error.code, message: error.message, reason }, "HTTP/2 session error");
+    this.#hooks.logger.debug({ code: error.code, message: error.message, reason }, "HTTP/2 session error");
     this.#goaway(session, reason, NGHTTP2_PROTOCOL_ERROR);
   }
 
@@ -119,11 +118,11 @@ export class Http2Sessions {
     const state = session[STATE];
     if (state === undefined || state.goaway !== undefined) return;
     state.goaway = reason;
-    this.hooks.metrics.http2Goaway.inc({ reason });
+    this.#hooks.metrics.http2Goaway.inc({ reason });
     const abuse = reason === "rapid_reset" || reason === "flood" || reason === "protocol_error";
     if (abuse) {
-      this.hooks.logger.warn({ client: state.peerIp, reason, requests: state.requests }, "HTTP/2 connection ended for abuse");
-      this.hooks.onAbuse(state.peerIp, reason);
+      this.#hooks.logger.warn({ client: state.peerIp, reason, requests: state.requests }, "HTTP/2 connection ended for abuse");
+      this.#hooks.onAbuse(state.peerIp, reason);
     }
     if (session.destroyed) return;
     if (!session.closed) session.goaway(code);

@@ -27,14 +27,15 @@ interface WritableSocket extends Duplex {
 }
 
 export class SendWatch {
+  readonly #timeout: () => number;
+  /** Called once per sweep with the connections it aborted. */
+  readonly #onAborted: (count: number) => void;
   readonly #sockets = new Map<WritableSocket, Progress>();
   readonly #timer: NodeJS.Timeout;
 
-  constructor(
-    private readonly timeout: () => number,
-    /** Called once per sweep with the connections it aborted. */
-    private readonly onAborted: (count: number) => void,
-  ) {
+  constructor(timeout: () => number, onAborted: (count: number) => void) {
+    this.#timeout = timeout;
+    this.#onAborted = onAborted;
     this.#timer = setInterval(() => this.#sweep(Date.now()), SWEEP_MS).unref();
   }
 
@@ -49,7 +50,7 @@ export class SendWatch {
   }
 
   #sweep(now: number): void {
-    const timeout = this.timeout();
+    const timeout = this.#timeout();
     let aborted = 0;
     for (const [socket, progress] of this.#sockets) {
       const pending = socket.writableLength;
@@ -67,6 +68,6 @@ export class SendWatch {
         aborted++;
       }
     }
-    if (aborted > 0) this.onAborted(aborted);
+    if (aborted > 0) this.#onAborted(aborted);
   }
 }

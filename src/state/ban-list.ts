@@ -17,12 +17,14 @@ export interface Ban {
 type BanKey = number | string;
 
 export class BanList {
+  readonly #ipv6Prefix: number;
+  readonly #maxEntries: number;
   readonly #bans = new Map<BanKey, Ban>();
 
-  constructor(
-    private readonly ipv6Prefix: number,
-    private readonly maxEntries: number,
-  ) {}
+  constructor(ipv6Prefix: number, maxEntries: number) {
+    this.#ipv6Prefix = ipv6Prefix;
+    this.#maxEntries = maxEntries;
+  }
 
   get size(): number {
     return this.#bans.size;
@@ -40,12 +42,12 @@ export class BanList {
 
   /** The text form under which a ban on `ip` is stored and listed (its prefix for IPv6). */
   subject(ip: string): string {
-    return isIPv4(ip) ? ip : `${ipv6PrefixOf(ip, this.ipv6Prefix)}/${this.ipv6Prefix}`;
+    return isIPv4(ip) ? ip : `${ipv6PrefixOf(ip, this.#ipv6Prefix)}/${this.#ipv6Prefix}`;
   }
 
   add(ban: Ban): void {
     const key = this.keyOf(ban.ip.split("/")[0]!);
-    if (!this.#bans.has(key) && this.#bans.size >= this.maxEntries) this.#evictOne();
+    if (!this.#bans.has(key) && this.#bans.size >= this.#maxEntries) this.#evictOne();
     this.#bans.set(key, { ...ban, ip: this.subject(ban.ip.split("/")[0]!) });
   }
 
@@ -77,7 +79,7 @@ export class BanList {
   }
 
   keyOf(ip: string): BanKey {
-    return isIPv4(ip) ? ipv4ToInt(ip) : ipv6PrefixOf(ip, this.ipv6Prefix);
+    return isIPv4(ip) ? ipv4ToInt(ip) : ipv6PrefixOf(ip, this.#ipv6Prefix);
   }
 
   // Over the cap, an expired ban goes first, else the oldest inserted (Map order): bounded memory

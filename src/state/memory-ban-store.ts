@@ -15,17 +15,19 @@ interface FileShape {
 
 export class MemoryBanStore implements BanStore {
   readonly kind = "memory";
+  readonly #dir: string;
+  /** The bans in force, read when the file is written. */
+  readonly #snapshot: () => readonly Ban[];
+  readonly #logger: Logger;
   readonly #file: string;
   readonly #history = new Map<string, { count: number; expires: number }>();
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly dir: string,
-    /** The bans in force, read when the file is written. */
-    private readonly snapshot: () => readonly Ban[],
-    private readonly logger: Logger,
-  ) {
+  constructor(dir: string, snapshot: () => readonly Ban[], logger: Logger) {
+    this.#dir = dir;
+    this.#snapshot = snapshot;
+    this.#logger = logger;
     this.#file = join(dir, "bans.json");
   }
 
@@ -43,7 +45,7 @@ export class MemoryBanStore implements BanStore {
       for (const [key, count, expires] of data.history ?? []) if (expires > now) this.#history.set(key, { count, expires });
       return (data.bans ?? []).filter((ban) => ban.until > now);
     } catch (error) {
-      this.logger.error({ err: error, file: this.#file }, "ban database unreadable; starting with no bans");
+      this.#logger.error({ err: error, file: this.#file }, "ban database unreadable; starting with no bans");
       return [];
     }
   }
@@ -93,14 +95,14 @@ export class MemoryBanStore implements BanStore {
     this.#writing = this.#writing.then(async () => {
       const now = Date.now();
       const history = [...this.#history].filter(([, entry]) => entry.expires > now).map(([key, entry]) => [key, entry.count, entry.expires] as const);
-      const data: FileShape = { bans: this.snapshot(), history };
+      const data: FileShape = { bans: this.#snapshot(), history };
       try {
-        await mkdir(this.dir, { recursive: true, mode: 0o700 });
+        await mkdir(this.#dir, { recursive: true, mode: 0o700 });
         const temporary = `${this.#file}.${process.pid}.tmp`;
         await writeFile(temporary, JSON.stringify(data), { mode: 0o600 });
         await rename(temporary, this.#file);
       } catch (error) {
-        this.logger.error({ err: error, file: this.#file }, "could not write the ban database");
+        this.#logger.error({ err: error, file: this.#file }, "could not write the ban database");
       }
     });
     return this.#writing;

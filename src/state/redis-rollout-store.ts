@@ -12,32 +12,31 @@ return 0`;
 const COUNTS_TTL_S = 3_600;
 
 export class RedisRolloutStore implements RolloutStore {
+  readonly #client: RedisClient;
   readonly #prefix: string;
 
-  constructor(
-    private readonly client: RedisClient,
-    keyPrefix: string,
-  ) {
+  constructor(client: RedisClient, keyPrefix: string) {
+    this.#client = client;
     this.#prefix = `${keyPrefix}rollout:`;
   }
 
   async get(route: string): Promise<RolloutRecord | undefined> {
-    const text = await this.client.get(`${this.#prefix}${route}`);
+    const text = await this.#client.get(`${this.#prefix}${route}`);
     return text === null ? undefined : (JSON.parse(text) as RolloutRecord);
   }
 
   async put(record: RolloutRecord): Promise<void> {
-    await this.client.set(`${this.#prefix}${record.route}`, JSON.stringify(record));
+    await this.#client.set(`${this.#prefix}${record.route}`, JSON.stringify(record));
   }
 
   async replace(expected: RolloutRecord, next: RolloutRecord): Promise<boolean> {
-    const replaced = await this.client.eval(REPLACE, 1, `${this.#prefix}${expected.route}`, JSON.stringify(expected), JSON.stringify(next));
+    const replaced = await this.#client.eval(REPLACE, 1, `${this.#prefix}${expected.route}`, JSON.stringify(expected), JSON.stringify(next));
     return replaced === 1;
   }
 
   async addCounts(route: string, interval: number, counts: readonly number[]): Promise<void> {
     const key = `${this.#prefix}${route}:counts:${interval}`;
-    const pipeline = this.client.pipeline();
+    const pipeline = this.#client.pipeline();
     counts.forEach((count, index) => {
       if (count !== 0) pipeline.hincrby(key, String(index), count);
     });
@@ -47,7 +46,7 @@ export class RedisRolloutStore implements RolloutStore {
 
   async takeCounts(route: string, interval: number): Promise<number[]> {
     const key = `${this.#prefix}${route}:counts:${interval}`;
-    const [[, fields]] = (await this.client.multi().hgetall(key).del(key).exec()) as [[unknown, Record<string, string>], unknown];
+    const [[, fields]] = (await this.#client.multi().hgetall(key).del(key).exec()) as [[unknown, Record<string, string>], unknown];
     const counts: number[] = [];
     for (const [index, value] of Object.entries(fields ?? {})) counts[Number(index)] = Number(value);
     return Array.from(counts, (count) => count ?? 0);

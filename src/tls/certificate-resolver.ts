@@ -68,22 +68,22 @@ export interface InstallOptions {
 }
 
 export class CertificateResolver {
-  private readonly index = new SniIndex<ServedCertificate>();
-  private readonly listeners = new Set<CertificateListener>();
-  private readonly tls: TlsConfig;
-  private readonly logger: Logger;
-  private readonly selfSigned: ServedCertificate | undefined;
+  readonly #index = new SniIndex<ServedCertificate>();
+  readonly #listeners = new Set<CertificateListener>();
+  readonly #tls: TlsConfig;
+  readonly #logger: Logger;
+  readonly #selfSigned: ServedCertificate | undefined;
   /** Serves names no certificate claims: the self-signed one, else the first static one. */
-  private readonly fallback: ServedCertificate | undefined;
-  private readonly defaultServed: ServedCertificate | undefined;
-  private onDemand: OnDemandCertificates | undefined;
-  private lastErrorOf: ((domain: string) => CertificateInfo["lastError"]) | undefined;
+  readonly #fallback: ServedCertificate | undefined;
+  readonly #defaultServed: ServedCertificate | undefined;
+  #onDemand: OnDemandCertificates | undefined;
+  #lastErrorOf: ((domain: string) => CertificateInfo["lastError"]) | undefined;
 
   private constructor(tls: TlsConfig, logger: Logger, statics: readonly ServedCertificate[], selfSigned: ServedCertificate | undefined) {
-    this.tls = tls;
-    this.logger = logger;
-    this.selfSigned = selfSigned;
-    this.fallback = selfSigned ?? statics[0];
+    this.#tls = tls;
+    this.#logger = logger;
+    this.#selfSigned = selfSigned;
+    this.#fallback = selfSigned ?? statics[0];
     const keyTypes = new Set([...statics, ...(selfSigned ? [selfSigned] : [])].map((served) => served.details.keyType));
     if (keyTypes.size > 1) {
       logger.warn(
@@ -91,9 +91,9 @@ export class CertificateResolver {
         "certificates of different key types are configured; clients that send no SNI name will be refused (use ECDSA P-256 certificates)",
       );
     } else {
-      this.defaultServed = this.fallback;
+      this.#defaultServed = this.#fallback;
     }
-    for (const served of statics) this.indexStatic(served);
+    for (const served of statics) this.#indexStatic(served);
   }
 
   /**
@@ -129,20 +129,20 @@ export class CertificateResolver {
    * which kills the process, or, under the CLI's handler, leaves the client hanging until the handshake timeout.
    */
   readonly sniCallback: SniCallback = (servername, cb) => {
-    const answer = this.contextFor(servername);
+    const answer = this.#contextFor(servername);
     if (answer instanceof Error) cb(answer);
-    else if (answer instanceof Promise) this.awaitOnDemand(servername, answer, cb);
+    else if (answer instanceof Promise) this.#awaitOnDemand(servername, answer, cb);
     else cb(null, answer);
   };
 
   /** Where list() finds each name's last failed ACME order (the ACME manager, once it runs). */
   setErrorSource(lastError: ((domain: string) => CertificateInfo["lastError"]) | undefined): void {
-    this.lastErrorOf = lastError;
+    this.#lastErrorOf = lastError;
   }
 
   /** Turns on-demand TLS on (once ACME runs) or off. */
   setOnDemand(onDemand: OnDemandCertificates | undefined): void {
-    this.onDemand = onDemand;
+    this.#onDemand = onDemand;
   }
 
   /**
@@ -150,7 +150,7 @@ export class CertificateResolver {
    * Undefined when there is none, or when mixed key types make a default unsafe (see the top of this file).
    */
   defaultCertificate(): { key: string; cert: string } | undefined {
-    return this.defaultServed ? { key: this.defaultServed.pem.key, cert: this.defaultServed.pem.cert } : undefined;
+    return this.#defaultServed ? { key: this.#defaultServed.pem.key, cert: this.#defaultServed.pem.cert } : undefined;
   }
 
   /**
@@ -164,22 +164,22 @@ export class CertificateResolver {
     if (!certificateCovers(details, name)) {
       throw new Error(`the certificate for "${name}" names only ${details.dnsNames.join(", ") || "no DNS name"}`);
     }
-    const defaultKeyType = this.defaultServed?.details.keyType;
+    const defaultKeyType = this.#defaultServed?.details.keyType;
     if (defaultKeyType !== undefined && details.keyType !== defaultKeyType) {
-      this.logger.warn(
+      this.#logger.warn(
         { domain: name, keyType: details.keyType, defaultKeyType },
         "installed certificate's key type differs from the default certificate's; some clients will get the default one",
       );
     }
-    const served = { ...serve(pem, details, source, this.tls), nextRenewal: options.nextRenewal };
-    this.index.set(name, served);
-    const info = this.describe(name, served);
-    this.logger.info({ ...info }, "certificate installed");
-    for (const listener of this.listeners) {
+    const served = { ...serve(pem, details, source, this.#tls), nextRenewal: options.nextRenewal };
+    this.#index.set(name, served);
+    const info = this.#describe(name, served);
+    this.#logger.info({ ...info }, "certificate installed");
+    for (const listener of this.#listeners) {
       try {
         listener(info);
       } catch (error) {
-        this.logger.error({ err: error }, "certificate listener failed");
+        this.#logger.error({ err: error }, "certificate listener failed");
       }
     }
     return info;
@@ -187,38 +187,38 @@ export class CertificateResolver {
 
   /** Calls `listener` after every install; returns the function that unsubscribes it. */
   onChange(listener: CertificateListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** One entry per name served, sorted by name. */
   list(): CertificateInfo[] {
-    const infos = [...this.index.entries()].map(([domain, served]) => this.describe(domain, served));
-    for (const name of this.selfSigned?.details.dnsNames ?? []) {
+    const infos = [...this.#index.entries()].map(([domain, served]) => this.#describe(domain, served));
+    for (const name of this.#selfSigned?.details.dnsNames ?? []) {
       // The self-signed certificate only answers for names that no other certificate serves.
-      const taken = name.startsWith("*.") ? this.index.peek(name) : this.index.get(name);
-      if (taken === undefined && this.selfSigned) infos.push(this.describe(name, this.selfSigned));
+      const taken = name.startsWith("*.") ? this.#index.peek(name) : this.#index.get(name);
+      if (taken === undefined && this.#selfSigned) infos.push(this.#describe(name, this.#selfSigned));
     }
     infos.sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
-    const lastErrorOf = this.lastErrorOf;
+    const lastErrorOf = this.#lastErrorOf;
     return lastErrorOf === undefined ? infos : infos.map((info) => ({ ...info, lastError: lastErrorOf(info.domain) ?? null }));
   }
 
-  private contextFor(servername: unknown): SecureContext | Error | Promise<unknown> {
+  #contextFor(servername: unknown): SecureContext | Error | Promise<unknown> {
     try {
       if (!isServerName(servername)) {
         // The client's doing, so only at debug: a scanner must not be able to flood the log.
-        this.logger.debug({ servername }, "malformed SNI name refused");
+        this.#logger.debug({ servername }, "malformed SNI name refused");
         return new Error("malformed SNI name");
       }
-      const served = this.index.get(servername);
+      const served = this.#index.get(servername);
       if (served !== undefined) return served.context;
       // Only names nothing serves go on: the known names' path above stays one Map lookup.
-      const pending = this.onDemand?.certificateFor(servername);
+      const pending = this.#onDemand?.certificateFor(servername);
       if (pending !== undefined) return pending;
-      return this.fallback?.context ?? new Error(`no certificate for "${servername}"`);
+      return this.#fallback?.context ?? new Error(`no certificate for "${servername}"`);
     } catch (error) {
-      this.logger.error({ err: error, servername }, "certificate lookup failed; handshake refused");
+      this.#logger.error({ err: error, servername }, "certificate lookup failed; handshake refused");
       return new Error("certificate lookup failed", { cause: error });
     }
   }
@@ -228,7 +228,7 @@ export class CertificateResolver {
    * certificate the Map holds by then, else the fallback, else an error (fail closed). `cb` is called
    * exactly once, and nothing thrown escapes into a timer or a promise.
    */
-  private awaitOnDemand(servername: string, pending: Promise<unknown>, cb: (err: Error | null, ctx?: SecureContext) => void): void {
+  #awaitOnDemand(servername: string, pending: Promise<unknown>, cb: (err: Error | null, ctx?: SecureContext) => void): void {
     let answered = false;
     const answer = () => {
       if (answered) return;
@@ -236,7 +236,7 @@ export class CertificateResolver {
       clearTimeout(timer);
       let context: SecureContext | Error;
       try {
-        context = this.index.get(servername)?.context ?? this.fallback?.context ?? new Error(`no certificate for "${servername}"`);
+        context = this.#index.get(servername)?.context ?? this.#fallback?.context ?? new Error(`no certificate for "${servername}"`);
       } catch (error) {
         context = new Error("certificate lookup failed", { cause: error });
       }
@@ -244,32 +244,32 @@ export class CertificateResolver {
         if (context instanceof Error) cb(context);
         else cb(null, context);
       } catch (error) {
-        this.logger.error({ err: error, servername }, "SNI callback failed");
+        this.#logger.error({ err: error, servername }, "SNI callback failed");
       }
     };
-    const timer = setTimeout(answer, this.onDemand?.handshakeWaitMs ?? 0);
+    const timer = setTimeout(answer, this.#onDemand?.handshakeWaitMs ?? 0);
     pending.then(answer, answer);
   }
 
-  private indexStatic(served: ServedCertificate): void {
+  #indexStatic(served: ServedCertificate): void {
     const { dnsNames, notAfter } = served.details;
     if (dnsNames.length === 0) {
-      this.logger.warn({ issuer: served.details.issuer }, "a static certificate names no DNS host; it only serves as a fallback");
+      this.#logger.warn({ issuer: served.details.issuer }, "a static certificate names no DNS host; it only serves as a fallback");
     }
     if (notAfter.getTime() <= Date.now()) {
-      this.logger.warn({ names: dnsNames, notAfter: notAfter.toISOString() }, "a static certificate has expired");
+      this.#logger.warn({ names: dnsNames, notAfter: notAfter.toISOString() }, "a static certificate has expired");
     }
     for (const name of dnsNames) {
-      if (!this.index.setIfAbsent(name, served)) {
-        this.logger.warn({ name }, "two static certificates name the same host; the first one listed is used");
+      if (!this.#index.setIfAbsent(name, served)) {
+        this.#logger.warn({ name }, "two static certificates name the same host; the first one listed is used");
       }
     }
   }
 
-  private describe(domain: string, served: ServedCertificate): CertificateInfo {
+  #describe(domain: string, served: ServedCertificate): CertificateInfo {
     const { notBefore, notAfter, issuer } = served.details;
     const nextRenewal =
-      served.nextRenewal ?? (served.source === "acme" ? renewalTime(notBefore, notAfter, this.tls.acme.renewBefore) : undefined);
+      served.nextRenewal ?? (served.source === "acme" ? renewalTime(notBefore, notAfter, this.#tls.acme.renewBefore) : undefined);
     return { domain, notAfter: notAfter.toISOString(), issuer, source: served.source, nextRenewal: nextRenewal?.toISOString() ?? null };
   }
 }

@@ -7,24 +7,27 @@ import type { Target } from "./target.js";
 import { targetTlsOptions, type UpstreamTls } from "./upstream-tls.js";
 
 export class Http2Pool {
+  readonly #serviceName: string;
+  readonly #logger: Logger;
+  readonly #tls: UpstreamTls | undefined;
   readonly #sessions = new Map<Target, ClientHttp2Session>();
   #closed = false;
 
-  constructor(
-    private readonly serviceName: string,
-    private readonly logger: Logger,
-    private readonly tls?: UpstreamTls,
-  ) {}
+  constructor(serviceName: string, logger: Logger, tls?: UpstreamTls) {
+    this.#serviceName = serviceName;
+    this.#logger = logger;
+    this.#tls = tls;
+  }
 
   /** The target's connection, opened now if it has none that takes new streams. */
   session(target: Target): ClientHttp2Session {
     const current = this.#sessions.get(target);
     if (current !== undefined && !current.closed && !current.destroyed) return current;
     // h2 (TLS): the service's CA, name to verify and client certificate; h2c ignores them.
-    const session = http2.connect(target.url.origin, targetTlsOptions(this.tls, target.url));
+    const session = http2.connect(target.url.origin, targetTlsOptions(this.#tls, target.url));
     session.on("error", (error: NodeJS.ErrnoException) => {
       // Each stream on it gets its own error (the request's answer); this is for the log only.
-      this.logger.debug({ service: this.serviceName, target: target.key, code: error.code, message: error.message }, "upstream HTTP/2 connection error");
+      this.#logger.debug({ service: this.#serviceName, target: target.key, code: error.code, message: error.message }, "upstream HTTP/2 connection error");
     });
     // GOAWAY from the target: streams it accepted finish, new ones go on a new connection.
     session.on("goaway", () => this.#forget(target, session));

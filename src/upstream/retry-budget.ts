@@ -8,12 +8,15 @@ const RESERVE = 10;
 const CAP = 1_000;
 
 export class RetryBudget {
+  readonly #ratio: number;
   #tokens = RESERVE;
 
-  constructor(private readonly ratio: number) {}
+  constructor(ratio: number) {
+    this.#ratio = ratio;
+  }
 
   onRequest(): void {
-    if (this.#tokens < CAP) this.#tokens = Math.min(CAP, this.#tokens + this.ratio);
+    if (this.#tokens < CAP) this.#tokens = Math.min(CAP, this.#tokens + this.#ratio);
   }
 
   /** True, and a token spent, when a retry is within budget. */

@@ -8,9 +8,12 @@ import { Target } from "./target.js";
 const ERROR_KINDS = ["connect", "reset", "timeout", "tls", "status_5xx"] as const;
 
 export class TargetRegistry {
+  readonly #metrics: GatewayMetrics;
   readonly #targets = new Map<string, Target>();
 
-  constructor(private readonly metrics: GatewayMetrics) {}
+  constructor(metrics: GatewayMetrics) {
+    this.#metrics = metrics;
+  }
 
   /** The target for this service and URL: the existing one, with its state, or a new healthy one. */
   acquire(service: string, url: string): Target {
@@ -19,7 +22,7 @@ export class TargetRegistry {
     if (target === undefined) {
       const address = new URL(url);
       const label = `${address.hostname}:${address.port || (address.protocol === "https:" ? 443 : 80)}`;
-      const m = this.metrics;
+      const m = this.#metrics;
       target = new Target(service, url, {
         upstreamDuration: m.upstreamDuration.create({ service, target: label }),
         healthy: m.upstreamHealthy.labels(service, label),
@@ -40,9 +43,9 @@ export class TargetRegistry {
       this.#targets.delete(key);
       target.breaker?.shutdown();
       const labels = { service: target.service, target: target.key };
-      this.metrics.upstreamHealthy.remove(labels);
-      this.metrics.breakerState.remove(labels);
-      for (const kind of ERROR_KINDS) this.metrics.upstreamErrors.remove({ ...labels, kind });
+      this.#metrics.upstreamHealthy.remove(labels);
+      this.#metrics.breakerState.remove(labels);
+      for (const kind of ERROR_KINDS) this.#metrics.upstreamErrors.remove({ ...labels, kind });
     }
   }
 

@@ -36,15 +36,15 @@ export class OrderFailure extends CodedError<string> {
 }
 
 export class AcmeAccount {
+  readonly #config: AcmeConfig;
+  readonly #store: CertStore;
   // One account for every concurrent order: the first caller creates it, the others wait for it.
   #client: Promise<acme.Client> | undefined;
   readonly #dns: Dns01Challenge | undefined;
 
-  constructor(
-    private readonly config: AcmeConfig,
-    private readonly store: CertStore,
-    logger: Logger,
-  ) {
+  constructor(config: AcmeConfig, store: CertStore, logger: Logger) {
+    this.#config = config;
+    this.#store = store;
     this.#dns = config.challenge === "dns-01" && config.dns !== undefined ? new Dns01Challenge(config.dns, logger) : undefined;
   }
 
@@ -64,14 +64,14 @@ export class AcmeAccount {
     let validationAttempted = false;
     try {
       // Fails fast and says why when the server cannot be reached (acme-client would retry for 75 s).
-      await probeDirectory(this.config.directoryUrl);
+      await probeDirectory(this.#config.directoryUrl);
       const client = await this.#account();
       const [key, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey("P-256"));
       const cert = await client.auto({
         csr,
-        email: this.config.email || undefined,
+        email: this.#config.email || undefined,
         termsOfServiceAgreed: true,
-        challengePriority: [this.config.challenge],
+        challengePriority: [this.#config.challenge],
         skipChallengeVerification: true,
         challengeCreateFn: async (authz, challenge, keyAuthorization) => {
           if (challenge.type === "dns-01") {
@@ -82,16 +82,16 @@ export class AcmeAccount {
           }
           validationAttempted = true;
           if (challenge.type === "http-01") {
-            await this.store.putChallenge(`http-01:${challenge.token}`, keyAuthorization, CHALLENGE_TTL_MS);
+            await this.#store.putChallenge(`http-01:${challenge.token}`, keyAuthorization, CHALLENGE_TTL_MS);
           } else {
             const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
             const pem = JSON.stringify({ key: alpnKey.toString(), cert: alpnCert.toString() });
-            await this.store.putChallenge(`tls-alpn-01:${authz.identifier.value}`, pem, CHALLENGE_TTL_MS);
+            await this.#store.putChallenge(`tls-alpn-01:${authz.identifier.value}`, pem, CHALLENGE_TTL_MS);
           }
         },
         challengeRemoveFn: async (authz, challenge, keyAuthorization) => {
           if (challenge.type === "dns-01") return this.#dnsChallenge().cleanup(authz.identifier.value, keyAuthorization);
-          await this.store.deleteChallenge(challenge.type === "http-01" ? `http-01:${challenge.token}` : `tls-alpn-01:${authz.identifier.value}`);
+          await this.#store.deleteChallenge(challenge.type === "http-01" ? `http-01:${challenge.token}` : `tls-alpn-01:${authz.identifier.value}`);
         },
       });
       return { key: key.toString(), cert };
@@ -115,14 +115,14 @@ export class AcmeAccount {
   }
 
   async #createAccount(): Promise<acme.Client> {
-    let accountKey = await this.store.getAccountKey();
+    let accountKey = await this.#store.getAccountKey();
     if (accountKey === undefined) {
-      await this.store.putAccountKey((await acme.crypto.createPrivateEcdsaKey("P-256")).toString());
-      accountKey = (await this.store.getAccountKey())!;
+      await this.#store.putAccountKey((await acme.crypto.createPrivateEcdsaKey("P-256")).toString());
+      accountKey = (await this.#store.getAccountKey())!;
     }
-    const eab = this.config.eab;
+    const eab = this.#config.eab;
     const client = new acme.Client({
-      directoryUrl: this.config.directoryUrl,
+      directoryUrl: this.#config.directoryUrl,
       accountKey,
       // acme-client polls a challenge and an order first after 5 s (then 10, 20, 30...): most validations
       // finish within a second, so every order took 5 s more, and an on-demand handshake (5 s budget) got
@@ -150,7 +150,7 @@ export class AcmeAccount {
     } catch {
       // No account for this key yet (if the lookup failed for another reason, creating fails too and says why).
     }
-    const contact = this.config.email !== "" ? { contact: [`mailto:${this.config.email}`] } : {};
+    const contact = this.#config.email !== "" ? { contact: [`mailto:${this.#config.email}`] } : {};
     try {
       await client.createAccount({ termsOfServiceAgreed: true, ...contact });
     } catch (error) {

@@ -69,6 +69,11 @@ function waiting(): Waiting {
 }
 
 export class AcmeManager {
+  readonly #config: AcmeConfig;
+  readonly #store: CertStore;
+  readonly #resolver: CertificateResolver;
+  readonly #metrics: GatewayMetrics;
+  readonly #logger: Logger;
   readonly #domains = new Map<string, DomainState>();
   /** The last failed order per name, until one succeeds (the status page, /api/certificates, `rampart certs`). */
   readonly #lastErrors = new Map<string, AcmeError>();
@@ -83,14 +88,12 @@ export class AcmeManager {
   /** Asked before an on-demand name is renewed (the ask endpoint may have dropped it). */
   #renewalCheck: ((domain: string) => Promise<boolean>) | undefined;
 
-  constructor(
-    private readonly config: AcmeConfig,
-    domains: readonly string[],
-    private readonly store: CertStore,
-    private readonly resolver: CertificateResolver,
-    private readonly metrics: GatewayMetrics,
-    private readonly logger: Logger,
-  ) {
+  constructor(config: AcmeConfig, domains: readonly string[], store: CertStore, resolver: CertificateResolver, metrics: GatewayMetrics, logger: Logger) {
+    this.#config = config;
+    this.#store = store;
+    this.#resolver = resolver;
+    this.#metrics = metrics;
+    this.#logger = logger;
     for (const domain of domains) this.#domains.set(domain, { details: undefined, renewAt: 0, notBefore: 0, failures: 0, checking: false });
     this.#account = new AcmeAccount(config, store, logger);
     for (const result of ["success", "failure"]) metrics.acmeOrders.inc({ result }, 0);
@@ -107,7 +110,7 @@ export class AcmeManager {
     const added = domains.filter((domain) => !this.#domains.has(domain));
     if (added.length === 0) return;
     for (const domain of added) this.#domains.set(domain, { details: undefined, renewAt: 0, notBefore: 0, failures: 0, checking: false });
-    this.logger.info({ domains: added }, "new names to certify");
+    this.#logger.info({ domains: added }, "new names to certify");
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#schedule(0);
   }
@@ -123,7 +126,7 @@ export class AcmeManager {
   async adoptOnDemand(domain: string): Promise<boolean> {
     const known = this.#domains.get(domain);
     if (known !== undefined) return known.details !== undefined;
-    const stored = await this.store.getCertificate(domain);
+    const stored = await this.#store.getCertificate(domain);
     if (stored === undefined) return false;
     const details = inspectPemPair(stored, { cert: `stored certificate for ${domain}`, key: `stored key for ${domain}` });
     if (details.notAfter.getTime() <= Date.now()) return false;
@@ -183,17 +186,17 @@ export class AcmeManager {
 
   /** Loads stored certificates (no order for a name that has one), then starts the schedule. */
   async start(): Promise<void> {
-    await AcmeAccount.trustCa(this.config.caFile);
+    await AcmeAccount.trustCa(this.#config.caFile);
     // The store may be down (Redis): the gateway starts anyway with the fallback, and the checks
     // (every 2 s while a name is pending) load or order once it is back.
     await Promise.all(
       [...this.#domains.keys()].map((domain) =>
-        this.#adoptStored(domain).catch((error: unknown) => this.logger.warn({ err: error, domain }, "stored certificate not loaded; the next check tries again")),
+        this.#adoptStored(domain).catch((error: unknown) => this.#logger.warn({ err: error, domain }, "stored certificate not loaded; the next check tries again")),
       ),
     );
     // A peer's new certificate is served here as soon as the store says so, not at the next check.
-    this.store.onChange?.((domain) => {
-      if (this.#domains.has(domain)) this.#adoptStored(domain).catch((error: unknown) => this.logger.warn({ err: error, domain }, "could not adopt a stored certificate"));
+    this.#store.onChange?.((domain) => {
+      if (this.#domains.has(domain)) this.#adoptStored(domain).catch((error: unknown) => this.#logger.warn({ err: error, domain }, "could not adopt a stored certificate"));
     });
     this.#schedule(0);
   }
@@ -226,7 +229,7 @@ export class AcmeManager {
       this.#ticking = false;
     }
     const waiting = this.pending().length > 0;
-    const interval = this.config.checkInterval;
+    const interval = this.#config.checkInterval;
     // ±10% jitter, so a fleet started together does not check (and order) in lockstep.
     const next = waiting ? Math.min(PENDING_RECHECK_MS, interval) : interval * (0.9 + Math.random() * 0.2);
     this.#schedule(next);
@@ -243,26 +246,26 @@ export class AcmeManager {
       if (state.details !== undefined && now < state.renewAt) return;
       if (now < state.notBefore) return;
       if (state.onDemand === true && state.details !== undefined && this.#renewalCheck !== undefined && !(await this.#renewalCheck(domain))) {
-        state.notBefore = now + this.config.checkInterval;
+        state.notBefore = now + this.#config.checkInterval;
         return;
       }
       await this.#orderWithLock(domain, state);
     } catch (error) {
-      this.logger.warn({ err: error, domain }, "certificate check failed");
+      this.#logger.warn({ err: error, domain }, "certificate check failed");
     } finally {
       state.checking = false;
     }
   }
 
   async #orderWithLock(domain: string, state: DomainState): Promise<void> {
-    const lock = await this.store.acquireLock(`order:${domain}`, LOCK_TTL_MS);
+    const lock = await this.#store.acquireLock(`order:${domain}`, LOCK_TTL_MS);
     if (lock === undefined) return; // a peer is ordering it; its result is picked up from the store
     try {
       // The previous holder may have finished just before we took the lock.
       await this.#adoptStored(domain);
       if (state.details !== undefined && Date.now() < state.renewAt) return;
       const renewal = state.details !== undefined;
-      this.logger.info({ domain, renewal, challenge: this.config.challenge }, renewal ? "renewing certificate" : "ordering certificate");
+      this.#logger.info({ domain, renewal, challenge: this.#config.challenge }, renewal ? "renewing certificate" : "ordering certificate");
       let pem: PemPair;
       try {
         pem = await this.#account.order(domain);
@@ -270,14 +273,14 @@ export class AcmeManager {
         this.#failed(domain, state, error);
         return;
       }
-      await this.store.putCertificate(domain, pem);
+      await this.#store.putCertificate(domain, pem);
       await this.#install(domain, pem, state);
       this.#lastErrors.delete(domain);
       state.failures = 0;
       state.notBefore = 0;
-      this.metrics.acmeOrders.inc({ result: "success" });
+      this.#metrics.acmeOrders.inc({ result: "success" });
     } finally {
-      await this.store.releaseLock(`order:${domain}`, lock).catch(() => undefined);
+      await this.#store.releaseLock(`order:${domain}`, lock).catch(() => undefined);
     }
   }
 
@@ -295,13 +298,13 @@ export class AcmeManager {
   }
 
   #failed(domain: string, state: DomainState, error: unknown): void {
-    this.metrics.acmeOrders.inc({ result: "failure" });
+    this.#metrics.acmeOrders.inc({ result: "failure" });
     this.#recordError(domain, error);
     state.failures++;
     const validation = error instanceof OrderFailure && error.validationAttempted;
     const backoff = validation
-      ? this.config.failedOrderDelay
-      : Math.min(this.config.retry.max, this.config.retry.initial * 2 ** (state.failures - 1));
+      ? this.#config.failedOrderDelay
+      : Math.min(this.#config.retry.max, this.#config.retry.initial * 2 ** (state.failures - 1));
     state.notBefore = Date.now() + backoff;
     if (state.onDemand === true && state.details === undefined) {
       // Not retried in the background: a later handshake may try again after the backoff (asked and rate-limited again).
@@ -312,7 +315,7 @@ export class AcmeManager {
       state.waiting?.reject(error instanceof Error ? error : new Error(String(error)));
       state.waiting = undefined;
     }
-    this.logger.error(
+    this.#logger.error(
       { domain, failures: state.failures, retryInMs: backoff, validationAttempted: validation, err: error },
       state.details ? "certificate renewal failed; the current certificate stays in use" : "certificate order failed; the fallback certificate stays in use",
     );
@@ -321,7 +324,7 @@ export class AcmeManager {
   /** Installs the stored certificate when it is newer than the one served. */
   async #adoptStored(domain: string): Promise<void> {
     const state = this.#domains.get(domain);
-    const stored = state === undefined ? undefined : await this.store.getCertificate(domain);
+    const stored = state === undefined ? undefined : await this.#store.getCertificate(domain);
     if (state === undefined || stored === undefined) return;
     const details = inspectPemPair(stored, { cert: `stored certificate for ${domain}`, key: `stored key for ${domain}` });
     if (state.details !== undefined && details.fingerprint256 === state.details.fingerprint256) return;
@@ -332,7 +335,7 @@ export class AcmeManager {
   async #install(domain: string, pem: PemPair, state: DomainState): Promise<void> {
     const details = inspectPemPair(pem, { cert: `certificate for ${domain}`, key: `key for ${domain}` });
     const renewAt = await this.#plannedRenewal(pem, details);
-    this.resolver.install(domain, pem, "acme", { nextRenewal: new Date(renewAt) });
+    this.#resolver.install(domain, pem, "acme", { nextRenewal: new Date(renewAt) });
     state.details = details;
     state.renewAt = renewAt;
     state.waiting?.resolve();
@@ -340,12 +343,12 @@ export class AcmeManager {
   }
 
   async #plannedRenewal(pem: PemPair, details: CertificateDetails): Promise<number> {
-    const local = renewalTime(details.notBefore, details.notAfter, this.config.renewBefore).getTime();
+    const local = renewalTime(details.notBefore, details.notAfter, this.#config.renewBefore).getTime();
     try {
-      const window = await fetchRenewalWindow(this.config.directoryUrl, pem.cert);
+      const window = await fetchRenewalWindow(this.#config.directoryUrl, pem.cert);
       if (window !== undefined) return pickInWindow(window).getTime();
     } catch (error) {
-      this.logger.debug({ err: error }, "no ACME renewal information; using the local renewal rule");
+      this.#logger.debug({ err: error }, "no ACME renewal information; using the local renewal rule");
     }
     return local;
   }

@@ -152,12 +152,15 @@ function parseAlpn(value: Uint8Array): string[] | undefined {
 
 /** A bounds-checked cursor: every read returns undefined instead of running past the end. */
 class Reader {
+  readonly #bytes: Uint8Array;
   #offset = 0;
 
-  constructor(private readonly bytes: Uint8Array) {}
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
 
   get remaining(): number {
-    return this.bytes.length - this.#offset;
+    return this.#bytes.length - this.#offset;
   }
 
   skip(count: number): boolean {
@@ -168,7 +171,7 @@ class Reader {
 
   uint(size: 1 | 2): number | undefined {
     if (this.remaining < size) return undefined;
-    const value = size === 1 ? this.bytes[this.#offset]! : (this.bytes[this.#offset]! << 8) | this.bytes[this.#offset + 1]!;
+    const value = size === 1 ? this.#bytes[this.#offset]! : (this.#bytes[this.#offset]! << 8) | this.#bytes[this.#offset + 1]!;
     this.#offset += size;
     return value;
   }
@@ -177,7 +180,7 @@ class Reader {
   vector(size: 1 | 2): Uint8Array | undefined {
     const length = this.uint(size);
     if (length === undefined || this.remaining < length) return undefined;
-    const value = this.bytes.subarray(this.#offset, this.#offset + length);
+    const value = this.#bytes.subarray(this.#offset, this.#offset + length);
     this.#offset += length;
     return value;
   }

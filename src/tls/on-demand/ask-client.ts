@@ -36,15 +36,16 @@ export interface AskCacheOptions {
 const DEFAULT_MAX_ENTRIES = 10_000;
 
 export class AskClient {
+  readonly #query: AskQuery;
+  readonly #options: AskCacheOptions;
   readonly #cache = new Map<string, { readonly result: AskResult; readonly expires: number }>();
   readonly #inFlight = new Map<string, Promise<AskDecision>>();
   readonly #now: () => number;
   readonly #maxEntries: number;
 
-  constructor(
-    private readonly query: AskQuery,
-    private readonly options: AskCacheOptions,
-  ) {
+  constructor(query: AskQuery, options: AskCacheOptions) {
+    this.#query = query;
+    this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   }
@@ -76,11 +77,11 @@ export class AskClient {
   async #ask(name: string): Promise<AskDecision> {
     let result: AskResult;
     try {
-      result = await this.query(name);
+      result = await this.#query(name);
     } catch (error) {
       result = { answer: "error", error: error instanceof Error ? error.message : String(error) };
     }
-    const ttl = result.answer === "allowed" ? this.options.allowTtl : this.options.denyTtl;
+    const ttl = result.answer === "allowed" ? this.#options.allowTtl : this.#options.denyTtl;
     if (ttl > 0) {
       if (this.#cache.size >= this.#maxEntries) {
         const oldest = this.#cache.keys().next();

@@ -13,28 +13,30 @@ export interface IssuanceLimits {
 export type RateCap = "per_name" | "total";
 
 export class IssuanceRate {
+  readonly #limits: IssuanceLimits;
+  readonly #now: () => number;
   /** Start times of the orders in the window, oldest first. */
   readonly #started: number[] = [];
   /** The same, by name; a name leaves the map once its orders have left the window. */
   readonly #byName = new Map<string, number[]>();
 
-  constructor(
-    private readonly limits: IssuanceLimits,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(limits: IssuanceLimits, now: () => number = Date.now) {
+    this.#limits = limits;
+    this.#now = now;
+  }
 
   /** Records an order for `name` and returns undefined, or returns the cap that forbids one now. */
   take(name: string): RateCap | undefined {
-    const now = this.now();
-    const since = now - this.limits.window;
+    const now = this.#now();
+    const since = now - this.#limits.window;
     dropBefore(this.#started, since);
     for (const [other, times] of this.#byName) {
       dropBefore(times, since);
       if (times.length === 0) this.#byName.delete(other);
     }
     const mine = this.#byName.get(name);
-    if (mine !== undefined && mine.length >= this.limits.perName) return "per_name";
-    if (this.#started.length >= this.limits.total) return "total";
+    if (mine !== undefined && mine.length >= this.#limits.perName) return "per_name";
+    if (this.#started.length >= this.#limits.total) return "total";
     this.#started.push(now);
     if (mine === undefined) this.#byName.set(name, [now]);
     else mine.push(now);
@@ -43,7 +45,7 @@ export class IssuanceRate {
 
   /** Orders counted in the current window (for tests and logs). */
   get inWindow(): number {
-    dropBefore(this.#started, this.now() - this.limits.window);
+    dropBefore(this.#started, this.#now() - this.#limits.window);
     return this.#started.length;
   }
 }

@@ -9,10 +9,14 @@ import type { DnsProvider } from "./dns-provider.js";
 type AcmeDnsApiConfig = NonNullable<AcmeDnsConfig["acmeDns"]>;
 
 export class AcmeDnsProvider implements DnsProvider {
-  constructor(private readonly config: AcmeDnsApiConfig) {}
+  readonly #config: AcmeDnsApiConfig;
+
+  constructor(config: AcmeDnsApiConfig) {
+    this.#config = config;
+  }
 
   present(_fqdn: string, value: string): Promise<void> {
-    const { url, username, password, subdomain } = this.config;
+    const { url, username, password, subdomain } = this.#config;
     return postJson(`${url.replace(/\/+$/, "")}/update`, { subdomain, txt: value }, { "x-api-user": username, "x-api-key": password });
   }
 

@@ -8,13 +8,13 @@ import { createDnsProvider, type DnsProvider } from "./dns-provider.js";
 import { waitForTxt } from "./propagation.js";
 
 export class Dns01Challenge {
+  readonly #config: AcmeDnsConfig;
+  readonly #logger: Logger;
   readonly #provider: DnsProvider;
 
-  constructor(
-    private readonly config: AcmeDnsConfig,
-    private readonly logger: Logger,
-    provider?: DnsProvider,
-  ) {
+  constructor(config: AcmeDnsConfig, logger: Logger, provider?: DnsProvider) {
+    this.#config = config;
+    this.#logger = logger;
     this.#provider = provider ?? createDnsProvider(config);
   }
 
@@ -27,10 +27,10 @@ export class Dns01Challenge {
     const fqdn = Dns01Challenge.recordName(identifier);
     const started = Date.now();
     await this.#provider.present(fqdn, value);
-    this.logger.info({ record: fqdn, provider: this.config.provider }, "DNS-01 record published; waiting for it to propagate");
-    const { resolvers, propagationTimeout, propagationInterval } = this.config;
+    this.#logger.info({ record: fqdn, provider: this.#config.provider }, "DNS-01 record published; waiting for it to propagate");
+    const { resolvers, propagationTimeout, propagationInterval } = this.#config;
     await waitForTxt(fqdn, value, { resolvers, timeout: propagationTimeout, interval: propagationInterval });
-    this.logger.info({ record: fqdn, ms: Date.now() - started }, "DNS-01 record visible; asking the CA to validate");
+    this.#logger.info({ record: fqdn, ms: Date.now() - started }, "DNS-01 record visible; asking the CA to validate");
   }
 
   async cleanup(identifier: string, value: string): Promise<void> {
@@ -38,7 +38,7 @@ export class Dns01Challenge {
     try {
       await this.#provider.cleanup(fqdn, value);
     } catch (error) {
-      this.logger.warn({ err: error, record: fqdn, provider: this.config.provider }, "DNS-01 record not removed; delete it by hand");
+      this.#logger.warn({ err: error, record: fqdn, provider: this.#config.provider }, "DNS-01 record not removed; delete it by hand");
     }
   }
 }

@@ -12,7 +12,11 @@ type ExecConfig = NonNullable<AcmeDnsConfig["exec"]>;
 const STDERR_TAIL = 500;
 
 export class ExecProvider implements DnsProvider {
-  constructor(private readonly config: ExecConfig) {}
+  readonly #config: ExecConfig;
+
+  constructor(config: ExecConfig) {
+    this.#config = config;
+  }
 
   present(fqdn: string, value: string): Promise<void> {
     return this.#run("present", fqdn, value);
@@ -23,7 +27,7 @@ export class ExecProvider implements DnsProvider {
   }
 
   #run(action: "present" | "cleanup", fqdn: string, value: string): Promise<void> {
-    const { command, timeout } = this.config;
+    const { command, timeout } = this.#config;
     return new Promise((resolve, reject) => {
       execFile(command, [action, fqdn, value], { timeout, killSignal: "SIGKILL", maxBuffer: 1024 * 1024 }, (error, _stdout, stderr) => {
         if (error === null) return resolve();
