@@ -108,12 +108,10 @@ export class Gateway {
   #admin: http.Server | undefined;
   #addresses: GatewayAddresses | undefined;
   #closing: Promise<void> | undefined;
+  readonly #options: GatewayOptions;
 
-  private constructor(
-    private readonly options: GatewayOptions,
-    config: Config,
-    upstreamTls: ReadonlyMap<string, UpstreamTls>,
-  ) {
+  private constructor(options: GatewayOptions, config: Config, upstreamTls: ReadonlyMap<string, UpstreamTls>) {
+    this.#options = options;
     this.metrics = new GatewayMetrics({ countReloads: options.primary === undefined, version: packageVersion() });
     this.#targets = new TargetRegistry(this.metrics);
     this.configHistory = new ConfigHistory(config);
@@ -197,9 +195,9 @@ export class Gateway {
     let upstreamTls: ReadonlyMap<string, UpstreamTls>;
     try {
       // `text`: the file as a cluster primary read and validated it, so every worker loads the same bytes.
-      config = text === undefined ? loadConfigFile(this.options.configFile, this.options.env) : loadConfigText(text, this.options.configFile, this.options.env);
+      config = text === undefined ? loadConfigFile(this.#options.configFile, this.#options.env) : loadConfigText(text, this.#options.configFile, this.#options.env);
       // Read at every reload, so a CA or client certificate replaced under the same path takes effect.
-      upstreamTls = loadServicesTls(config, this.options.configFile, text);
+      upstreamTls = loadServicesTls(config, this.#options.configFile, text);
     } catch (error) {
       const problems = problemsOf(error);
       this.metrics.configReloads.inc({ result: "failure" });
@@ -228,7 +226,7 @@ export class Gateway {
     this.metrics.lastReloadSuccess.setToCurrentTime();
     this.logger.info({ routes: config.routes.length, services: next.services.size, restartRequired }, "config reloaded");
     // A worker's primary reports for the fleet (and applies listen and tls.* by replacing workers).
-    if (restartRequired.length > 0 && this.options.primary === undefined) this.logger.warn({ keys: restartRequired }, "changed keys that apply only after a restart");
+    if (restartRequired.length > 0 && this.#options.primary === undefined) this.logger.warn({ keys: restartRequired }, "changed keys that apply only after a restart");
     return { ok: true, restartRequired };
   }
 
@@ -273,6 +271,7 @@ export class Gateway {
     return {
       bans: this.#bans,
       limiter: this.#state.limiter,
+      quota: this.#state.quota,
       metrics: this.metrics,
       targets: this.#targets,
       logger: this.logger,
@@ -495,7 +494,7 @@ export class Gateway {
     this.#listeners.push(httpListener);
 
     let admin: AddressInfo | undefined;
-    if (this.options.primary === undefined) {
+    if (this.#options.primary === undefined) {
       this.#admin = createAdminServer(
         {
           token: () => this.config.adminToken,

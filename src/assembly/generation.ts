@@ -20,6 +20,7 @@ import type { SplitRegistry } from "../routing/split.js";
 import type { RolloutManager } from "../routing/rollout-manager.js";
 import { compilePolicies } from "../guards/rate-limit.js";
 import type { LimiterFactory } from "../state/limiters.js";
+import type { QuotaFactory } from "../state/quota.js";
 import type { BuildContext, GuardSet, RouteEntry } from "../stages/stage-factory.js";
 import type { Linger } from "../pipeline/linger.js";
 import { Pipeline, type RequestObserver } from "../pipeline/pipeline.js";
@@ -36,6 +37,7 @@ export interface Generation {
 export interface BuildShared {
   readonly bans: BanManager;
   readonly limiter: LimiterFactory;
+  readonly quota: QuotaFactory;
   readonly metrics: GatewayMetrics;
   readonly targets: TargetRegistry;
   readonly logger: Logger;
@@ -75,7 +77,7 @@ export function buildGeneration(config: Config, upstreamTls: ReadonlyMap<string,
     denylist: new CidrSet(config.denylist),
     trustedProxies: new CidrSet(config.trustedProxies),
     jails: compileJails(config, shared.limiter),
-    policies: compilePolicies(config, shared.limiter),
+    policies: compilePolicies(config, shared.quota),
     concurrency: shared.concurrency,
   };
   const allJails = [...guards.jails.values()];

@@ -74,15 +74,16 @@ export class Primary {
   #stopping = false;
   #watcher: FSWatcher | undefined;
 
-  private constructor(
-    private readonly configFile: string,
-    config: Config,
-  ) {
+  readonly #configFile: string;
+
+  private constructor(configFile: string, config: Config) {
+    this.#configFile = configFile;
     this.#config = config;
     this.#history = new ConfigHistory(config, rolledByWorkers);
     this.#logFile = config.log.file === "" ? undefined : logDestination(config.log.file);
     this.logger = createLogger(config.log.level, this.#logFile ?? 1).child({ role: "primary" });
-    this.#state = config.store.kind === "memory" ? new StateHost(config, this.logger) : undefined;
+    // Leases are sized by the configured worker count (`workers` changes only with a restart).
+    this.#state = config.store.kind === "memory" ? new StateHost(config, this.logger, () => workerCount(config)) : undefined;
     for (const result of ["success", "failure"]) this.#reloads.inc({ result }, 0);
     this.#lastReload.setToCurrentTime();
   }
@@ -99,7 +100,8 @@ export class Primary {
   async #start(): Promise<void> {
     const config = this.#config;
     if (this.#state !== undefined) {
-      // Counters for every worker live here (rate-limiter-flexible's cluster limiter).
+      // Jails' offence counters for every worker live here (rate-limiter-flexible's cluster limiter); rate-limit
+      // policies lease quota from the StateHost's counters instead (state/quota-host.ts).
       new RateLimiterClusterMaster();
       await this.#state.load();
     }
@@ -108,7 +110,7 @@ export class Primary {
       // so clients would see a different one per worker: make it here, and every worker loads this one.
       await loadOrCreateSelfSigned(resolvePath(config.tls.certDir), new RouteTable(config.routes).exactHosts(), this.logger);
     }
-    cluster.setupPrimary({ exec: process.argv[1], args: ["worker", "-c", this.configFile] });
+    cluster.setupPrimary({ exec: process.argv[1], args: ["worker", "-c", this.#configFile] });
     const count = workerCount(config);
     for (let index = 0; index < count; index++) {
       const slot: Slot = { index, worker: undefined, peer: undefined, ready: false, crashes: [], givenUp: false, previous: undefined };
@@ -126,7 +128,7 @@ export class Primary {
     );
     const address = await listenAdmin(admin, config.listen.admin);
     this.logger.info({ workers: count, admin: `${address.address}:${address.port}`, pid: process.pid }, "rampart primary running");
-    if (config.watch) this.#watcher = watchConfig(this.configFile, () => void this.reload(), this.logger);
+    if (config.watch) this.#watcher = watchConfig(this.#configFile, () => void this.reload(), this.logger);
     // Fresh enough "last seen" counts for a worker that crashes between two scrapes.
     setInterval(() => void this.#workerMetrics(), TOTALS_REFRESH_MS).unref();
   }
@@ -242,10 +244,10 @@ export class Primary {
     let text: string;
     try {
       // Read once: the workers load these very bytes, not whatever the file holds a moment later.
-      text = readFileSync(this.configFile, "utf8");
-      config = loadConfigText(text, this.configFile);
+      text = readFileSync(this.#configFile, "utf8");
+      config = loadConfigText(text, this.#configFile);
       // The workers would each refuse an unusable TLS file for targets; say why here, once, at its line.
-      loadServicesTls(config, this.configFile, text);
+      loadServicesTls(config, this.#configFile, text);
     } catch (error) {
       const problems = problemsOf(error);
       this.#reloads.inc({ result: "failure" });

@@ -1,15 +1,12 @@
-// Rate-limit policies and the one function that turns rate-limiter-flexible's outcomes into a
-// decision. The library resolves when allowed, rejects with a RateLimiterRes when over the limit and
-// rejects with an Error when the store fails (DESIGN.md, "Known traps"); callers only see Decision.
+// Rate-limit policies: what a request is charged to (keyOf) and the quota that answers (state/quota.ts:
+// rate-limiter-flexible in one process or with Redis, points leased from the primary with workers).
 import type { IncomingHttpHeaders } from "node:http";
-import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Config, RateLimitConfig } from "../config/schema.js";
-import type { LimiterFactory } from "../state/limiters.js";
+import type { Quota, QuotaDecision, QuotaFactory } from "../state/quota.js";
 
-export type Decision =
-  | { readonly kind: "allowed"; readonly remaining: number; readonly resetMs: number }
-  | { readonly kind: "limited"; readonly remaining: 0; readonly resetMs: number }
-  | { readonly kind: "store-unavailable"; readonly error: unknown };
+export { decide } from "../state/quota.js";
+
+export type Decision = QuotaDecision;
 
 export interface Policy {
   readonly name: string;
@@ -17,20 +14,10 @@ export interface Policy {
   readonly windowMs: number;
   /** The counter a request is charged to, from the values the policy keys on. */
   keyOf(clientIp: string, route: string, headers: IncomingHttpHeaders): string;
-  readonly limiter: RateLimiterAbstract;
+  readonly quota: Quota;
 }
 
-export async function decide(limiter: RateLimiterAbstract, key: string): Promise<Decision> {
-  try {
-    const result = await limiter.consume(key);
-    return { kind: "allowed", remaining: result.remainingPoints, resetMs: result.msBeforeNext };
-  } catch (outcome) {
-    if (outcome instanceof RateLimiterRes) return { kind: "limited", remaining: 0, resetMs: outcome.msBeforeNext };
-    return { kind: "store-unavailable", error: outcome };
-  }
-}
-
-export function compilePolicies(config: Config, limiter: LimiterFactory): ReadonlyMap<string, Policy> {
+export function compilePolicies(config: Config, quota: QuotaFactory): ReadonlyMap<string, Policy> {
   const policies = new Map<string, Policy>();
   for (const [name, policy] of Object.entries(config.rateLimits)) {
     policies.set(
@@ -40,7 +27,7 @@ export function compilePolicies(config: Config, limiter: LimiterFactory): Readon
         limit: policy.limit,
         windowMs: policy.window,
         keyOf: keyFunction(policy),
-        limiter: limiter({ name: `rl:${name}`, points: policy.limit, windowMs: policy.window }),
+        quota: quota({ name: `rl:${name}`, points: policy.limit, windowMs: policy.window }),
       }),
     );
   }

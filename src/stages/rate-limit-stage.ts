@@ -3,7 +3,7 @@
 import type { RouteStageFactory } from "./stage-factory.js";
 import { replies } from "../pipeline/answers.js";
 import type { RequestContext, StageResult } from "../pipeline/context.js";
-import { decide, type Decision } from "../guards/rate-limit.js";
+import type { Decision } from "../guards/rate-limit.js";
 
 export const rateLimitStage: RouteStageFactory = (route, { config, metrics }) => {
   const policy = route.rateLimit;
@@ -34,7 +34,9 @@ export const rateLimitStage: RouteStageFactory = (route, { config, metrics }) =>
     name: "rate-limit",
     run(ctx) {
       if (ctx.allowlisted) return undefined;
-      return decide(policy.limiter, policy.keyOf(ctx.clientIp, route.name, ctx.req.headers)).then((decision) => apply(ctx, decision));
+      const decision = policy.quota.consume(policy.keyOf(ctx.clientIp, route.name, ctx.req.headers));
+      // A leased quota answers from memory: no Promise, and the chain goes on in this turn.
+      return decision instanceof Promise ? decision.then((settled) => apply(ctx, settled)) : apply(ctx, decision);
     },
   };
 };

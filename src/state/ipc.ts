@@ -25,14 +25,15 @@ interface Endpoint {
 }
 
 export class IpcPeer {
+  readonly #endpoint: Endpoint;
+  readonly #handlers: Handlers;
   #nextId = 1;
   readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
   readonly #events = new Map<string, ((payload: unknown) => void)[]>();
 
-  constructor(
-    private readonly endpoint: Endpoint,
-    private readonly handlers: Handlers = {},
-  ) {
+  constructor(endpoint: Endpoint, handlers: Handlers = {}) {
+    this.#endpoint = endpoint;
+    this.#handlers = handlers;
     endpoint.on("message", (message) => {
       if (isMessage(message)) this.#receive(message);
     });
@@ -50,20 +51,25 @@ export class IpcPeer {
   }
 
   call<T>(method: string, ...args: unknown[]): Promise<T> {
+    return this.callWithin<T>(TIMEOUT_MS, method, ...args);
+  }
+
+  /** call() with its own timeout, for calls a request waits on (quota leases). */
+  callWithin<T>(timeoutMs: number, method: string, ...args: unknown[]): Promise<T> {
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new Error(`IPC call ${method} timed out`));
-      }, TIMEOUT_MS);
+        reject(new Error(`IPC call ${method} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
       timer.unref();
       this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
-      this.endpoint.send({ rampart: "call", id, method, args });
+      this.#endpoint.send({ rampart: "call", id, method, args });
     });
   }
 
   emit(name: string, payload: unknown): void {
-    this.endpoint.send({ rampart: "event", name, payload });
+    this.#endpoint.send({ rampart: "event", name, payload });
   }
 
   on(name: string, listener: (payload: unknown) => void): void {
@@ -86,8 +92,8 @@ export class IpcPeer {
       else pending.reject(new Error(String(message.value)));
       return;
     }
-    const handler = this.handlers[message.method] as ((...args: readonly unknown[]) => unknown) | undefined;
-    const reply = (ok: boolean, value: unknown) => this.endpoint.send({ rampart: "result", id: message.id, ok, value });
+    const handler = this.#handlers[message.method] as ((...args: readonly unknown[]) => unknown) | undefined;
+    const reply = (ok: boolean, value: unknown) => this.#endpoint.send({ rampart: "result", id: message.id, ok, value });
     if (handler === undefined) {
       reply(false, `unknown IPC method ${message.method}`);
       return;

@@ -33,8 +33,9 @@ export function limiterFactory(store: StoreConfig, redis: RedisClient | undefine
 }
 
 /**
- * For node:cluster workers without Redis: counters live in the primary (RateLimiterClusterMaster), so a
- * limit of 20 across two workers lets 20 requests through, not 40.
+ * For node:cluster workers without Redis: counters live in the primary (RateLimiterClusterMaster), one IPC
+ * round trip per call. Jails count offences with it (rare); rate-limit policies lease quota instead
+ * (leased-quota.ts), so a request does not wait on the primary.
  */
 export function clusterLimiterFactory(): LimiterFactory {
   return (spec) => new RateLimiterCluster({ keyPrefix: spec.name, points: spec.points, duration: Math.max(1, Math.ceil(spec.windowMs / 1000)), timeoutMs: 2_000 });

@@ -1,6 +1,7 @@
 // The primary's side of shared state for workers without Redis: the authoritative ban list (persisted
-// to store.dir/bans.json), the ACME store (files under certDir, challenges, locks) and rollouts. Each change a
-// worker makes is broadcast to the other workers, so a ban decided in one worker holds in all.
+// to store.dir/bans.json), the ACME store (files under certDir, challenges, locks), rollouts and the
+// rate-limit counters workers lease quota from (quota-host.ts). Each change a worker makes is broadcast
+// to the other workers, so a ban decided in one worker holds in all.
 import type { Config } from "../config/schema.js";
 import { BanList, type Ban } from "./ban-list.js";
 import type { Logger } from "../observability/logger.js";
@@ -9,6 +10,8 @@ import { MemoryCertStore } from "./memory-cert-store.js";
 import type { PemPair } from "./pem-pair.js";
 import type { Handlers } from "./ipc.js";
 import { MemoryRolloutStore, type RolloutRecord } from "./rollout-store.js";
+import type { LimiterSpec } from "./limiters.js";
+import { QuotaHost } from "./quota-host.js";
 
 export type Broadcast = (name: string, payload: unknown, except?: unknown) => void;
 
@@ -17,12 +20,15 @@ export class StateHost {
   readonly #banStore: MemoryBanStore;
   readonly #certs: MemoryCertStore;
   readonly #rollouts: MemoryRolloutStore;
+  readonly #quotas: QuotaHost;
 
-  constructor(config: Config, logger: Logger) {
+  /** `workers`: how many workers share each rate limit (the size of quota leases depends on it). */
+  constructor(config: Config, logger: Logger, workers: () => number) {
     this.#bans = new BanList(config.bans.ipv6Prefix, config.bans.maxEntries);
     this.#banStore = new MemoryBanStore(config.store.dir, () => this.#bans.list(), logger);
     this.#certs = new MemoryCertStore(config.tls.certDir);
     this.#rollouts = new MemoryRolloutStore(config.store.dir);
+    this.#quotas = new QuotaHost(workers);
   }
 
   async load(): Promise<void> {
@@ -66,6 +72,8 @@ export class StateHost {
       "rollouts.replace": (expected: RolloutRecord, next: RolloutRecord) => this.#rollouts.replace(expected, next),
       "rollouts.addCounts": (route: string, interval: number, counts: number[]) => this.#rollouts.addCounts(route, interval, counts),
       "rollouts.takeCounts": (route: string, interval: number) => this.#rollouts.takeCounts(route, interval),
+      "quota.lease": (spec: LimiterSpec, key: string, want: number) => this.#quotas.lease(spec, key, want),
+      "quota.return": (spec: LimiterSpec, key: string, points: number, endsAt: number) => this.#quotas.giveBack(spec, key, points, endsAt),
     };
   }
 

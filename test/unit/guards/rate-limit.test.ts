@@ -7,6 +7,7 @@ import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 import { configSchema } from "../../../src/config/schema.js";
 import { compilePolicies, decide } from "../../../src/guards/rate-limit.js";
 import { limiterFactory, type LimiterSpec } from "../../../src/state/limiters.js";
+import { limiterQuotas } from "../../../src/state/quota.js";
 
 
 /** An ioredis look-alike whose script call answers as Redis would ([consumed, pttl]) or fails. */
@@ -101,6 +102,7 @@ describe("decide", () => {
 });
 
 describe("policy keys", () => {
+  const limiters = new Map<string, RateLimiterMemory>();
   const policies = compilePolicies(
     configSchema.parse({
       rateLimits: {
@@ -109,7 +111,11 @@ describe("policy keys", () => {
         perKey: { limit: 5, window: "2s", key: "header:X-Api-Key" },
       },
     }),
-    (spec) => new RateLimiterMemory({ keyPrefix: spec.name, points: spec.points, duration: Math.ceil(spec.windowMs / 1000) }),
+    limiterQuotas((spec) => {
+      const limiter = new RateLimiterMemory({ keyPrefix: spec.name, points: spec.points, duration: Math.ceil(spec.windowMs / 1000) });
+      limiters.set(spec.name, limiter);
+      return limiter;
+    }),
   );
 
   /** The arguments keyOf takes, in the order it takes them. */
@@ -121,9 +127,14 @@ describe("policy keys", () => {
     const perIp = policies.get("perIp")!;
     assert.equal(perIp.limit, 5);
     assert.equal(perIp.windowMs, 2_000);
-    assert.equal(perIp.limiter.points, 5);
-    assert.equal(perIp.limiter.duration, 2);
+    assert.equal(limiters.get("rl:perIp")?.points, 5);
+    assert.equal(limiters.get("rl:perIp")?.duration, 2);
     assert.equal(perIp.keyOf(...keyArgs("203.0.113.1", { "x-api-key": "k" })), "203.0.113.1");
+  });
+
+  test("a compiled policy answers through its quota (rate-limiter-flexible here: a Promise)", async () => {
+    const decision = await policies.get("perIp")!.quota.consume("203.0.113.9");
+    assert.ok(decision.kind === "allowed" && decision.remaining === 4, JSON.stringify(decision));
   });
 
   test("ip+route: one key per client and route", () => {
