@@ -5,11 +5,11 @@
 // `pebble-challtestsrv` when BIND is not installed. The same set-up as test/helpers/{pebble,bind}.ts.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { Resolver } from "node:dns/promises";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
 import { LOAD_CPU, freePort, launch, sleep, which, type Managed } from "./processes.js";
+import { waitForZone, writeBindFiles } from "../test/helpers/bind.js";
 
 export interface Pebble {
   readonly directoryUrl: string;
@@ -46,35 +46,13 @@ export async function startBind(dir: string, zone: string): Promise<Bind | undef
   const port = await freePort();
   const secret = randomBytes(32).toString("base64");
   const keyName = "rampart-bench";
-  writeFileSync(
-    path.join(root, `${zone}.zone`),
-    ["$TTL 60", `@ IN SOA ns.${zone}. hostmaster.${zone}. 1 60 60 600 60`, `@ IN NS ns.${zone}.`, "ns IN A 127.0.0.1", "@ IN A 127.0.0.1", "* IN A 127.0.0.1", ""].join("\n"),
-  );
-  const conf = path.join(root, "named.conf");
-  writeFileSync(
-    conf,
-    [
-      `options { directory "${root}"; pid-file "${root}/named.pid"; session-keyfile "${root}/session.key";`,
-      `  listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; dnssec-validation no; };`,
-      "controls { };",
-      `key "${keyName}" { algorithm hmac-sha256; secret "${secret}"; };`,
-      `zone "${zone}" { type primary; file "${root}/${zone}.zone"; allow-update { key "${keyName}"; }; };`,
-      "",
-    ].join("\n"),
-  );
+  const conf = await writeBindFiles(root, port, zone, keyName, secret);
   const managed = await launch({ name: "named", command: named, args: ["-g", "-c", conf], cpu: LOAD_CPU, stderrFile: path.join(root, "named.log") });
   const server = `127.0.0.1:${port}`;
-  const resolver = new Resolver({ timeout: 1_000, tries: 1 });
-  resolver.setServers([server]);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await resolver.resolveSoa(zone);
-      break;
-    } catch (error) {
-      if (managed.exited || Date.now() > deadline) throw new Error(`named did not start: ${String(error)} (see ${root}/named.log)`);
-      await sleep(100);
-    }
+  try {
+    await waitForZone(server, zone, () => managed.exited);
+  } catch (error) {
+    throw new Error(`named did not start: ${String(error)} (see ${root}/named.log)`);
   }
   return { server, zone, keyName, secret, process: managed };
 }

@@ -23,25 +23,15 @@ export interface Bind {
   close(): Promise<void>;
 }
 
-export async function startBind(zone = "rampart.test"): Promise<Bind> {
-  const dir = await mkdtemp(join(tmpdir(), "rampart-bind-"));
-  const port = await freePort();
-  const secret = randomBytes(32).toString("base64");
-  const keyName = "rampart-key";
+/** BIND's files for one zone open to updates signed with `keyName`: every name resolves to 127.0.0.1. Returns named.conf's path. */
+export async function writeBindFiles(dir: string, port: number, zone: string, keyName: string, secret: string): Promise<string> {
   await writeFile(
     join(dir, `${zone}.zone`),
-    [
-      "$TTL 60",
-      `@ IN SOA ns.${zone}. hostmaster.${zone}. 1 60 60 600 60`,
-      `@ IN NS ns.${zone}.`,
-      "ns IN A 127.0.0.1",
-      "@ IN A 127.0.0.1",
-      "* IN A 127.0.0.1",
-      "",
-    ].join("\n"),
+    ["$TTL 60", `@ IN SOA ns.${zone}. hostmaster.${zone}. 1 60 60 600 60`, `@ IN NS ns.${zone}.`, "ns IN A 127.0.0.1", "@ IN A 127.0.0.1", "* IN A 127.0.0.1", ""].join("\n"),
   );
+  const conf = join(dir, "named.conf");
   await writeFile(
-    join(dir, "named.conf"),
+    conf,
     [
       `options { directory "${dir}"; pid-file "${dir}/named.pid"; session-keyfile "${dir}/session.key";`,
       `  listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; dnssec-validation no; };`,
@@ -51,26 +41,44 @@ export async function startBind(zone = "rampart.test"): Promise<Bind> {
       "",
     ].join("\n"),
   );
-  let log = "";
-  const named: ChildProcess = spawn(existsSync("/usr/sbin/named") ? "/usr/sbin/named" : "named", ["-g", "-c", join(dir, "named.conf")], { stdio: ["ignore", "pipe", "pipe"] });
-  named.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  named.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  const server = `127.0.0.1:${port}`;
+  return conf;
+}
+
+/** Resolves once `server` answers the zone's SOA; throws the last error after 10 s or once `exited()` says named is gone. */
+export async function waitForZone(server: string, zone: string, exited: () => boolean): Promise<void> {
   const resolver = new Resolver({ timeout: 1_000, tries: 1 });
   resolver.setServers([server]);
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
       await resolver.resolveSoa(zone);
-      break;
+      return;
     } catch (error) {
-      if (named.exitCode !== null || Date.now() > deadline) {
-        named.kill("SIGKILL");
-        throw new Error(`named did not start: ${String(error)}\n${log}`);
-      }
+      if (exited() || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
+}
+
+export async function startBind(zone = "rampart.test"): Promise<Bind> {
+  const dir = await mkdtemp(join(tmpdir(), "rampart-bind-"));
+  const port = await freePort();
+  const secret = randomBytes(32).toString("base64");
+  const keyName = "rampart-key";
+  const conf = await writeBindFiles(dir, port, zone, keyName, secret);
+  let log = "";
+  const named: ChildProcess = spawn(existsSync("/usr/sbin/named") ? "/usr/sbin/named" : "named", ["-g", "-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
+  named.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
+  named.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));
+  const server = `127.0.0.1:${port}`;
+  try {
+    await waitForZone(server, zone, () => named.exitCode !== null);
+  } catch (error) {
+    named.kill("SIGKILL");
+    throw new Error(`named did not start: ${String(error)}\n${log}`);
+  }
+  const resolver = new Resolver({ timeout: 1_000, tries: 1 });
+  resolver.setServers([server]);
   return {
     server,
     zone,
