@@ -7,7 +7,7 @@ import type http from "node:http";
 import type { Http2Server } from "node:http2";
 import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
-import { loadConfigFile, loadConfigText, problemsOf } from "./config/load.js";
+import { problemsOf } from "./config/load.js";
 import { restartOnlyChanges } from "./config/reload-scope.js";
 import type { Config } from "./config/schema.js";
 import { createLogger, logDestination, type Logger } from "./observability/logger.js";
@@ -25,10 +25,12 @@ import { offenceTracker } from "./guards/jails.js";
 import type { RequestObserver } from "./pipeline/pipeline.js";
 import { createSharedState, type SharedState } from "./state/shared-state.js";
 import { buildGeneration, retiredServices, type Generation } from "./assembly/generation.js";
-import { loadServicesTls, type UpstreamTls } from "./upstream/upstream-tls.js";
+import type { UpstreamTls } from "./upstream/upstream-tls.js";
 import { Forwarder } from "./proxy/forwarder.js";
 import { adminApi, type ReloadResult } from "./admin/admin-api.js";
 import { ConfigHistory } from "./admin/config-history.js";
+import { ReloadLedger } from "./admin/reload-ledger.js";
+import { readConfigInput, type ConfigInput } from "./assembly/config-input.js";
 import { createAdminServer, listenAdmin } from "./admin/admin-server.js";
 import { ConnectionGate, type AcceptVerdict } from "./server/connection-gate.js";
 import { alpnChallengeFilter } from "./tls/acme/alpn-challenge.js";
@@ -74,6 +76,7 @@ export class Gateway {
   readonly metrics: GatewayMetrics;
   /** Config generation and the last reload's result, for GET /api/status. */
   readonly configHistory: ConfigHistory;
+  readonly #reloads: ReloadLedger;
   readonly logger: Logger;
   readonly #accessLog: AccessLog;
   readonly #reopenables: readonly { reopen(): void }[];
@@ -121,6 +124,8 @@ export class Gateway {
     this.#reopenables = fileStreams;
     this.logger = options.logger ?? createLogger(config.log.level, fileStreams[0] ?? 1);
     this.#accessLog = new AccessLog(options.accessLog ?? fileStreams[1]);
+    // A worker's primary reports restart-only keys for the fleet (and applies listen and tls.* by replacing workers).
+    this.#reloads = new ReloadLedger(this.configHistory, { reloads: this.metrics.configReloads, lastSuccess: this.metrics.lastReloadSuccess }, this.logger, options.primary === undefined);
     this.#forwarder = new Forwarder({
       logger: this.logger,
       hsts: () => this.config.tls.hsts,
@@ -156,9 +161,9 @@ export class Gateway {
 
   /** Loads the config file, binds every listener and resolves once the gateway is serving. */
   static async start(options: GatewayOptions): Promise<Gateway> {
-    const config = loadConfigFile(options.configFile, options.env);
-    // Files the config names for TLS to targets: an unusable one fails the start like a config error.
-    const gateway = new Gateway(options, config, loadServicesTls(config, options.configFile));
+    // The files the config names for TLS to targets too: an unusable one fails the start like a config error.
+    const { config, upstreamTls } = readConfigInput(options.configFile, options.env);
+    const gateway = new Gateway(options, config, upstreamTls);
     try {
       await gateway.#listen();
     } catch (error) {
@@ -191,20 +196,14 @@ export class Gateway {
    * invalid one changes nothing. Keys read only at start are reported (config/reload-scope.ts).
    */
   async reload(text?: string): Promise<ReloadResult> {
-    let config: Config;
-    let upstreamTls: ReadonlyMap<string, UpstreamTls>;
+    let input: ConfigInput;
     try {
       // `text`: the file as a cluster primary read and validated it, so every worker loads the same bytes.
-      config = text === undefined ? loadConfigFile(this.#options.configFile, this.#options.env) : loadConfigText(text, this.#options.configFile, this.#options.env);
-      // Read at every reload, so a CA or client certificate replaced under the same path takes effect.
-      upstreamTls = loadServicesTls(config, this.#options.configFile, text);
+      input = readConfigInput(this.#options.configFile, this.#options.env, text);
     } catch (error) {
-      const problems = problemsOf(error);
-      this.metrics.configReloads.inc({ result: "failure" });
-      this.logger.error({ problems }, "config reload rejected; the running config stays in force");
-      this.configHistory.failed(problems);
-      return { ok: false, problems };
+      return this.#reloads.rejected(problemsOf(error));
     }
+    const { config, upstreamTls } = input;
     const previous = this.#generation;
     const next = buildGeneration(config, upstreamTls, this.#shared(), previous);
     this.#generation = next;
@@ -220,14 +219,7 @@ export class Gateway {
     for (const listener of this.#listeners) applyLimits(listener.server, config.limits);
     if (this.#http2 !== undefined) applyHttp2Settings(this.#http2.server, config.http2, config.limits);
     this.#acme?.setDomains(acmeDomains(config));
-    const restartRequired = restartOnlyChanges(previous.config, config);
-    this.metrics.configReloads.inc({ result: "success" });
-    this.configHistory.reloaded(config, restartRequired);
-    this.metrics.lastReloadSuccess.setToCurrentTime();
-    this.logger.info({ routes: config.routes.length, services: next.services.size, restartRequired }, "config reloaded");
-    // A worker's primary reports for the fleet (and applies listen and tls.* by replacing workers).
-    if (restartRequired.length > 0 && this.#options.primary === undefined) this.logger.warn({ keys: restartRequired }, "changed keys that apply only after a restart");
-    return { ok: true, restartRequired };
+    return this.#reloads.applied(config, restartOnlyChanges(previous.config, config), { routes: config.routes.length, services: next.services.size });
   }
 
   /** Graceful shutdown: stop accepting, finish in-flight requests up to shutdownGrace, close the rest. */

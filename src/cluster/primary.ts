@@ -5,13 +5,13 @@
 // addresses change) without refusing a connection, since the primary keeps the listening sockets; and
 // drains the whole tree on SIGTERM/SIGINT. Without Redis it also keeps the shared state (StateHost).
 import cluster, { type Worker } from "node:cluster";
-import { readFileSync, type FSWatcher } from "node:fs";
+import type { FSWatcher } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
 import { CounterTotals, type MetricsSnapshot } from "./counter-totals.js";
 import { RateLimiterClusterMaster } from "rate-limiter-flexible";
-import { loadConfigFile, loadConfigText, problemsOf } from "../config/load.js";
+import { problemsOf } from "../config/load.js";
 import { restartOnlyChanges } from "../config/reload-scope.js";
 import { watchConfig } from "../config/watch.js";
 import type { Config } from "../config/schema.js";
@@ -24,7 +24,8 @@ import { IpcPeer } from "../state/ipc.js";
 import { StateHost } from "../state/state-host.js";
 import { mergeUpstreamViews, type UpstreamRow } from "../admin/upstreams-view.js";
 import { ConfigHistory } from "../admin/config-history.js";
-import { loadServicesTls } from "../upstream/upstream-tls.js";
+import { ReloadLedger } from "../admin/reload-ledger.js";
+import { readConfigInput, type ConfigInput } from "../assembly/config-input.js";
 import { fleetStatus, type WorkerStatus } from "../admin/admin-status.js";
 
 const CRASH_WINDOW_MS = 60_000;
@@ -69,6 +70,7 @@ export class Primary {
   readonly #state: StateHost | undefined;
   /** Config generation and the last reload's result, for GET /api/status. */
   readonly #history: ConfigHistory;
+  readonly #ledger: ReloadLedger;
   readonly logger: Logger;
   #config: Config;
   #stopping = false;
@@ -82,6 +84,7 @@ export class Primary {
     this.#history = new ConfigHistory(config, rolledByWorkers);
     this.#logFile = config.log.file === "" ? undefined : logDestination(config.log.file);
     this.logger = createLogger(config.log.level, this.#logFile ?? 1).child({ role: "primary" });
+    this.#ledger = new ReloadLedger(this.#history, { reloads: this.#reloads, lastSuccess: this.#lastReload }, this.logger);
     // Leases are sized by the configured worker count (`workers` changes only with a restart).
     this.#state = config.store.kind === "memory" ? new StateHost(config, this.logger, () => workerCount(config)) : undefined;
     for (const result of ["success", "failure"]) this.#reloads.inc({ result }, 0);
@@ -89,9 +92,8 @@ export class Primary {
   }
 
   static async start(configFile: string): Promise<Primary> {
-    const config = loadConfigFile(configFile);
     // Every worker would fail its start on an unusable TLS file for targets, again and again: refuse here.
-    loadServicesTls(config, configFile);
+    const { config } = readConfigInput(configFile);
     const primary = new Primary(configFile, config);
     await primary.#start();
     return primary;
@@ -240,46 +242,31 @@ export class Primary {
 
   /** Validates the file, then has every worker load it; listener changes roll the workers. */
   async reload(): Promise<ReloadResult> {
-    let config: Config;
-    let text: string;
+    let input: ConfigInput;
     try {
-      // Read once: the workers load these very bytes, not whatever the file holds a moment later.
-      text = readFileSync(this.#configFile, "utf8");
-      config = loadConfigText(text, this.#configFile);
-      // The workers would each refuse an unusable TLS file for targets; say why here, once, at its line.
-      loadServicesTls(config, this.#configFile, text);
+      // Read once, with the targets' TLS files (the workers would each refuse an unusable one): the
+      // workers load these very bytes, not whatever the file holds a moment later.
+      input = readConfigInput(this.#configFile);
     } catch (error) {
-      const problems = problemsOf(error);
-      this.#reloads.inc({ result: "failure" });
-      this.logger.error({ problems }, "config reload rejected; the running config stays in force");
-      this.#history.failed(problems);
-      return { ok: false, problems };
+      return this.#ledger.rejected(problemsOf(error));
     }
+    const { config, text } = input;
     const previous = this.#config;
     this.#config = config;
     const results = await Promise.allSettled(this.#readyPeers().map((peer) => peer.call<{ ok: boolean; problems?: string[] }>("reload", text)));
     const failed = results.filter((result) => result.status === "rejected" || !result.value.ok);
-    if (failed.length > 0) {
-      this.#reloads.inc({ result: "failure" });
-      this.logger.error({ failed: failed.length }, "some workers did not take the new config");
-      this.#history.failed([`${failed.length} worker(s) did not take the new config`]);
-      return { ok: false, problems: [`${failed.length} worker(s) did not take the new config`] };
-    }
+    if (failed.length > 0) return this.#ledger.rejected([`${failed.length} worker(s) did not take the new config`], "some workers did not take the new config");
     // Workers read listen, tls.* and http2.* when they start: replacing them one at a time applies those with no
     // downtime. What the primary itself holds (workers, watch, store, bans) needs a restart of Rampart.
     const changed = restartOnlyChanges(previous, config);
     const rolled = changed.filter(rolledByWorkers);
     const restartRequired = changed.filter((key) => !rolled.includes(key));
-    this.#reloads.inc({ result: "success" });
-    this.#lastReload.setToCurrentTime();
-    this.#history.reloaded(config, restartRequired);
-    this.logger.info({ workers: results.length, restartRequired }, "config reloaded");
-    if (restartRequired.length > 0) this.logger.warn({ keys: restartRequired }, "changed keys that apply only after a restart");
+    const result = this.#ledger.applied(config, restartRequired, { workers: results.length });
     if (rolled.length > 0) {
       this.logger.info({ keys: rolled }, "keys workers read at start changed: replacing workers one at a time");
       void this.rollingRestart();
     }
-    return { ok: true, restartRequired };
+    return result;
   }
 
   /**

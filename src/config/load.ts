@@ -55,13 +55,16 @@ export function renderPath(path: readonly PathKey[]): string {
 }
 
 export function loadConfigFile(file: string, env: Env = process.env): Config {
-  let text: string;
+  return loadConfigText(readConfigFile(file), file, env);
+}
+
+/** The config file's text; a ConfigError naming the file when it cannot be read. */
+export function readConfigFile(file: string): string {
   try {
-    text = readFileSync(file, "utf8");
+    return readFileSync(file, "utf8");
   } catch (error) {
     throw new ConfigError([{ file, line: 1, col: 1, path: ROOT, message: `cannot read the config file (${readFailure(error)})` }]);
   }
-  return loadConfigText(text, file, env);
 }
 
 export function loadConfigText(text: string, file: string, env: Env = process.env): Config {
