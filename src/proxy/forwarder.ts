@@ -7,7 +7,7 @@ import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { createProxyServer, type ServerOptions } from "http-proxy-3";
+import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "../observability/logger.js";
 import { CONTEXT, type RequestContext, type WithContext } from "../pipeline/context.js";
 import { GatewayError } from "../pipeline/answers.js";
@@ -34,7 +34,6 @@ export interface ForwarderOptions {
 
 export class Forwarder {
   readonly #proxy = createProxyServer({ xfwd: false, ws: true });
-  readonly #targetOptions = new WeakMap<Target, ServerOptions>();
   readonly #options: ForwarderOptions;
 
   constructor(options: ForwarderOptions) {
@@ -98,7 +97,7 @@ export class Forwarder {
   /** Forwards the request (its context attached by the pipeline); failures go to ctx.onUpstreamFailure. */
   web(ctx: RequestContext, target: Target): void {
     beginAttempt(ctx, target);
-    const options = this.#optionsFor(target, ctx.service!);
+    const options = ctx.service!.proxyOptionsFor(target);
     // A buffered body (request-body stage) is sent in place of the request stream it was read from.
     // An HTTP/2 stream goes in as Node's compatibility request and response, which http-proxy-3 takes
     // (it strips pseudo-headers and sends :authority as Host: http-proxy-3 PR #33); its types name only HTTP/1.1.
@@ -111,17 +110,6 @@ export class Forwarder {
     // the upgrade agent (services with `tls` only) carries the service's TLS settings.
     const agent = ctx.service?.upgradeAgent;
     this.#proxy.ws(ctx.req as IncomingMessage, ctx.socket, ctx.upgradeHead, agent === undefined ? { target: target.url } : { target: target.url, agent }, onProxyError);
-  }
-
-  #optionsFor(target: Target, service: Service): ServerOptions {
-    let options = this.#targetOptions.get(target);
-    // A Target outlives reloads but its service may not: a rebuilt service (new TLS settings, a new pool
-    // size) brings a new agent, which must take over from the next request.
-    if (options === undefined || options.agent !== service.agent) {
-      options = { target: target.url, agent: service.agent };
-      this.#targetOptions.set(target, options);
-    }
-    return options;
   }
 
   #rewriteResponse(ctx: RequestContext, proxyRes: IncomingMessage, res: ServerResponse | Http2ServerResponse): void {

@@ -16,9 +16,16 @@ import type { Target } from "./target.js";
 import type { TargetRegistry } from "./target-registry.js";
 import type { UpstreamTls } from "./upstream-tls.js";
 
+/** What http-proxy-3 needs to send a request to one target through this service's pool. */
+export interface ProxyOptions {
+  readonly target: URL;
+  readonly agent: http.Agent;
+}
+
 export class Service {
   readonly targets: readonly Target[];
   readonly agent: http.Agent;
+  readonly #proxyOptions = new Map<Target, ProxyOptions>();
   /**
    * For WebSocket upgrades to https:// targets of a service with `tls`: no keep-alive (an upgraded
    * socket leaves its agent for good), only the TLS settings. Undefined otherwise: Node's defaults.
@@ -76,6 +83,9 @@ export class Service {
       ...tls?.options,
     };
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    // Built here, not cached by target: targets outlive reloads, and a rebuilt service (new TLS files, a
+    // new pool size) must send every target's next request through its own new agent.
+    for (const target of this.targets) this.#proxyOptions.set(target, Object.freeze({ target: target.url, agent: this.agent }));
     this.upgradeAgent = secure && tls !== undefined ? new https.Agent({ keepAlive: false, ...tls.options }) : undefined;
     this.http2 = config.protocol === "http1" ? undefined : new Http2Pool(name, logger, tls);
     this.connectTimeout = config.timeouts.connect;
@@ -158,6 +168,11 @@ export class Service {
   }
 
   /** Closes the connection pool; in-flight requests on it are cut, so call it after they had time to end. */
+  /** The proxy options of one of this service's targets (made once, when the service was built). */
+  proxyOptionsFor(target: Target): ProxyOptions {
+    return this.#proxyOptions.get(target)!;
+  }
+
   close(): void {
     this.stop();
     this.agent.destroy();
