@@ -1,29 +1,47 @@
-// The baseline: bare http-proxy-3 with a keep-alive agent, nothing else (DESIGN.md Part 3).
-// `node dist/bench/bare-proxy.js PORT TARGET`, e.g. `node dist/bench/bare-proxy.js 8100 http://127.0.0.1:8200`.
+// The baselines: bare http-proxy-3 with a keep-alive agent, nothing else (DESIGN.md Part 3), or, with
+// `node` as the third argument, Node's own http.request and pipe with the same agent (the floor any
+// Node proxy stands on: the issue's "node:http + http.request, no library").
+// `node dist/bench/bare-proxy.js PORT TARGET [node]`, e.g. `node dist/bench/bare-proxy.js 8100 http://127.0.0.1:8200`.
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";
 
-const [portText, target] = process.argv.slice(2);
+const [portText, target, mode] = process.argv.slice(2);
 const port = Number(portText);
-if (!Number.isInteger(port) || port <= 0 || port > 65_535 || target === undefined) {
-  console.error("usage: node dist/bench/bare-proxy.js PORT TARGET");
+if (!Number.isInteger(port) || port <= 0 || port > 65_535 || target === undefined || (mode !== undefined && mode !== "node")) {
+  console.error("usage: node dist/bench/bare-proxy.js PORT TARGET [node]");
   process.exit(2);
 }
 
 const agent = new http.Agent({ keepAlive: true });
-const proxy = createProxyServer({ target, agent });
 
-const server = http.createServer((req, res) => {
-  proxy.web(req, res, {}, (error) => {
-    if (res instanceof http.ServerResponse && !res.headersSent) {
-      res.writeHead(502, { "content-type": "text/plain" });
-      res.end("bad gateway\n");
-    } else {
-      res.destroy();
-    }
-    console.error(`proxy error: ${error.message}`);
-  });
-});
+function badGateway(res: http.ServerResponse, error: Error): void {
+  if (!res.headersSent) {
+    res.writeHead(502, { "content-type": "text/plain" });
+    res.end("bad gateway\n");
+  } else {
+    res.destroy();
+  }
+  console.error(`proxy error: ${error.message}`);
+}
+
+function withHttpProxy3(): http.RequestListener {
+  const proxy = createProxyServer({ target, agent });
+  return (req, res) => proxy.web(req, res, {}, (error) => badGateway(res, error));
+}
+
+function withNodeHttp(): http.RequestListener {
+  const url = new URL(target!);
+  return (req, res) => {
+    const upstream = http.request({ hostname: url.hostname, port: url.port, agent, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on("error", (error) => badGateway(res, error));
+    req.pipe(upstream);
+  };
+}
+
+const server = http.createServer(mode === "node" ? withNodeHttp() : withHttpProxy3());
 server.keepAliveTimeout = 120_000;
 server.listen(port, "127.0.0.1");
 process.once("SIGTERM", () => process.exit(0));

@@ -1,5 +1,5 @@
 // `npm run bench:instructions`: CPU instructions per request under valgrind's callgrind, for bare
-// http-proxy-3 and for Rampart (no guards; every guard; a 429; a 404; a 95/5 split with sticky cookies;
+// http-proxy-3, bare node:http and for Rampart (no guards; every guard; a 429; a 404; a 95/5 split with sticky cookies;
 // `fault` at 0%), in one run. Time per request on a
 // shared 2-core VM moves by 20% between runs; an instruction count moves far less, so this is the
 // figure a change to the hot path is judged by.
@@ -10,7 +10,7 @@
 // marginal cost of one request, background timers included.
 //
 // Environment: INSTR_REQUESTS (default 3000), INSTR_WARMUP (default 3000), INSTR_CLIENTS (default 1),
-// INSTR_ONLY (some of no-guards,guards,429,404,split,fault), INSTR_RECORD=1 (write this run's ratios to
+// INSTR_ONLY (some of bare-node,no-guards,guards,429,404,split,fault), INSTR_RECORD=1 (write this run's ratios to
 // bench/instructions-baseline.json), INSTR_CHECK=1 (exit 1 when a ratio to bare http-proxy-3 is more
 // than 5% above that baseline). Needs Debian's `valgrind`.
 import { execFileSync } from "node:child_process";
@@ -83,8 +83,8 @@ const CONFIGURATIONS: readonly Configuration[] = [
   },
 ];
 
-/** INSTR_ONLY=no-guards,guards,429,404,split,fault: measure only these Rampart configurations (bare http-proxy-3 always runs). */
-const ONLY = (process.env.INSTR_ONLY ?? CONFIGURATIONS.map((each) => each.key).join(",")).split(",");
+/** INSTR_ONLY=bare-node,no-guards,guards,429,404,split,fault: measure only these (bare http-proxy-3 always runs). */
+const ONLY = (process.env.INSTR_ONLY ?? ["bare-node", ...CONFIGURATIONS.map((each) => each.key)].join(",")).split(",");
 const here = path.dirname(new URL(import.meta.url).pathname);
 const baselineFile = path.join(repoRoot, "bench", "instructions-baseline.json");
 
@@ -198,6 +198,12 @@ async function main(): Promise<number> {
     const barePort = await freePort();
     const bareUrl = `http://127.0.0.1:${barePort}/`;
     results.push(await measure("bare http-proxy-3", dir, { readyUrl: bareUrl, url: bareUrl, status: 200 }, path.join(here, "bare-proxy.js"), [String(barePort), backendUrl.replace(/\/$/, "")]));
+    // The floor under every Node proxy: http.request and pipe with the same agent, no library.
+    if (ONLY.includes("bare-node")) {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}/`;
+      results.push(await measure("bare node:http", dir, { readyUrl: url, url, status: 200 }, path.join(here, "bare-proxy.js"), [String(port), backendUrl.replace(/\/$/, ""), "node"]));
+    }
     for (const configuration of CONFIGURATIONS.filter((each) => ONLY.includes(each.key))) {
       const ports = { http: await freePort(), https: await freePort(), admin: await freePort() };
       const canary = configuration.canary === true ? { services: { canary: { targets: [backendUrl], circuitBreaker: ALL_GUARDS.circuitBreaker, healthCheck: ALL_GUARDS.healthCheck } } } : {};

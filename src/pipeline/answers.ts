@@ -11,6 +11,7 @@ import { CodedError } from "../observability/coded-error.js";
 import type { Logger } from "../observability/logger.js";
 import type { ClientResponse, RequestContext } from "./context.js";
 import { bodyUnread } from "./linger.js";
+import { setOwnHeaders } from "./own-headers.js";
 
 export interface Reply {
   readonly status: number;
@@ -124,6 +125,7 @@ export function writeReply(ctx: RequestContext, reply: Reply, linger = true): vo
   }
   ctx.ownAnswer = reply.error;
   if (reply.closeAfter === true) endConnectionAfter(res);
+  setOwnHeaders(res, ctx);
   if (isGrpc(ctx.req)) {
     writeGrpcReply(res, reply);
     return;

@@ -29,6 +29,21 @@ export function endAttempt(ctx: RequestContext, failure?: Error): void {
   }
 }
 
+/**
+ * The upstream answered: a 5xx is the target's last error (for /api/upstreams and the breaker's
+ * "opened" log line) and a failure for its breaker; a 4xx says the client was wrong, no reason to trip.
+ */
+export function recordUpstreamStatus(ctx: RequestContext, target: Target, status: number): void {
+  if (status >= 500) {
+    target.lastError = `status ${status}`;
+    target.metrics.status5xx.inc();
+  }
+  const settle = ctx.settleBreaker;
+  if (settle !== undefined) {
+    ctx.settleBreaker = undefined;
+    settle(status >= 500 ? new Error(`status ${status}`) : undefined);
+  }
+}
 
 /**
  * Ends the current attempt because of the client (a body too large or too slow): no verdict on the

@@ -10,6 +10,7 @@ import type { Route } from "../routing/route.js";
 import type { Service } from "../upstream/service.js";
 import type { Target } from "../upstream/target.js";
 import type { Reply } from "./answers.js";
+import type { RateLimitStanding } from "./own-headers.js";
 
 /**
  * One request as the stages see it: an HTTP/1.1 request or one HTTP/2 stream, through Node's
@@ -37,6 +38,8 @@ export class RequestContext {
   allowlisted = false;
   /** Answered 429 (a jail with `rateLimited: true` counts it). */
   rateLimited = false;
+  /** Allowed under its route's rate limit: the RateLimit-* fields its answer carries (own-headers.ts). */
+  rateLimit: RateLimitStanding | undefined = undefined;
   /** The jails this request's outcome feeds: its route's, or every jail when no route matched. */
   jails: readonly Jail[] = NO_JAILS;
   /** Lower-case host without port, "" when the request named none. */

@@ -1,8 +1,15 @@
-// The forwarding engine: one http-proxy-3 instance for the life of the process (it outlives config
-// reloads; each call names its target and that service's keep-alive agent). Every http-proxy event that
-// can carry an error has a listener: an unhandled `error` event would take the whole process down.
-// Timeouts are ours, not http-proxy's `proxyTimeout`, because that one destroys the request without a
-// reason and a connect timeout (502) could not be told from a slow response (504).
+// The forwarding engine for HTTP/1.1 targets. A request goes out through Node's own `http.request`,
+// with the endpoint its service prepared for the target (host, port, keep-alive agent, timeout), and its
+// header block built as one flat list; the answer comes back as one flat list built from the upstream's
+// raw headers (response-headers.ts) and is relayed chunk by chunk. This replaced http-proxy-3's `web`:
+// its per-call option merge, pass list and header copies cost Rampart more than all its own stages
+// (README, Performance: instructions per request, measured before and after).
+// WebSocket upgrades still go through http-proxy-3's `ws`, which owns the 101 handshake and the
+// two-way socket pipe; an upgrade happens once per connection, not per request.
+//
+// Listener functions are shared by every request: each finds its context on the emitter (CONTEXT),
+// so a request allocates no closures. Every emitter that can carry an error has a listener: an
+// unhandled `error` event would take the whole process down.
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
@@ -12,17 +19,13 @@ import type { Logger } from "../observability/logger.js";
 import { CONTEXT, type RequestContext, type WithContext } from "../pipeline/context.js";
 import { GatewayError } from "../pipeline/answers.js";
 import type { Target } from "../upstream/target.js";
-import type { Service } from "../upstream/service.js";
-import { beginAttempt } from "../pipeline/attempt.js";
-import { applyEdits, blankConnectionSpecific, blankHopByHop } from "./headers.js";
+import { beginAttempt, recordUpstreamStatus } from "../pipeline/attempt.js";
+import { requestHeaderList } from "./headers.js";
+import { clientResponseHeaders } from "./response-headers.js";
+import { pushOwnHeaders } from "../pipeline/own-headers.js";
 
-type RequestWithContext = WithContext<IncomingMessage>;
-
-/** Shared by every call (the request carries its context), so forwarding allocates no closure. */
-function onProxyError(error: Error, req: IncomingMessage): void {
-  const ctx = (req as RequestWithContext)[CONTEXT];
-  ctx?.onUpstreamFailure?.(ctx, error);
-}
+type UpstreamRequest = WithContext<ClientRequest>;
+type UpstreamResponse = WithContext<IncomingMessage>;
 
 export interface ForwarderOptions {
   readonly logger: Logger;
@@ -33,22 +36,19 @@ export interface ForwarderOptions {
 }
 
 export class Forwarder {
-  readonly #proxy = createProxyServer({ xfwd: false, ws: true });
+  readonly #upgrades = createProxyServer({ xfwd: false, ws: true });
   readonly #options: ForwarderOptions;
+  readonly #onResponse: (this: UpstreamRequest, upstream: IncomingMessage) => void;
 
   constructor(options: ForwarderOptions) {
     this.#options = options;
-    const proxy = this.#proxy;
-    withoutDeleteLength(proxy);
-    proxy.on("proxyReq", (proxyReq, req, _res, _options, socket) => {
-      const ctx = (req as RequestWithContext)[CONTEXT];
-      if (ctx === undefined) return;
-      ctx.reusedSocket = proxyReq.reusedSocket;
-      ctx.upstreamRequest = proxyReq;
-      armTimeouts(proxyReq, socket, ctx.service!);
-    });
-    proxy.on("proxyReqWs", (proxyReq, req) => {
-      const ctx = (req as RequestWithContext)[CONTEXT];
+    const forwarder = this;
+    this.#onResponse = function (this: UpstreamRequest, upstream: IncomingMessage) {
+      forwarder.#relay(this, upstream);
+    };
+    const upgrades = this.#upgrades;
+    upgrades.on("proxyReqWs", (proxyReq, req) => {
+      const ctx = (req as WithContext<IncomingMessage>)[CONTEXT];
       if (ctx === undefined) return;
       // http-proxy writes the backend's 101 (or its refusal) straight onto the socket; these listeners
       // run before its own, so that answer carries the request id like every other.
@@ -58,50 +58,43 @@ export class Forwarder {
       proxyReq.once("upgrade", stamp);
       proxyReq.once("response", stamp);
     });
-    proxy.on("proxyRes", (proxyRes, req, res) => {
-      const ctx = (req as RequestWithContext)[CONTEXT];
-      if (ctx === undefined) return;
-      ctx.upstreamResponded = true;
-      const status = proxyRes.statusCode ?? 502;
-      // A 5xx is the target's last error for /api/upstreams (and the breaker's "opened" log line).
-      if (status >= 500 && ctx.target !== undefined) {
-        ctx.target.lastError = `status ${status}`;
-        ctx.target.metrics.status5xx.inc();
-      }
-      const settle = ctx.settleBreaker;
-      if (settle !== undefined) {
-        ctx.settleBreaker = undefined;
-        // 5xx says the backend is failing; 4xx says the client was wrong, which is no reason to trip.
-        settle(status >= 500 ? new Error(`status ${status}`) : undefined);
-      }
-      this.#rewriteResponse(ctx, proxyRes, res);
-    });
-    proxy.on("end", (req) => {
-      const ctx = (req as RequestWithContext)[CONTEXT];
-      if (ctx?.target === undefined) return;
-      const now = performance.now();
-      ctx.target.metrics.upstreamDuration.observe((now - ctx.upstreamStartedAt) / 1000);
-      // Progress, for readiness: a service whose pool is full but still completing responses is busy, not stuck.
-      ctx.service!.lastResponseAt = now;
-    });
-    // Per-call callbacks receive errors; these catch what http-proxy reports outside a call.
-    proxy.on("error", (error, req, res) => {
+    // Per-call callbacks receive errors; this catches what http-proxy reports outside a call.
+    upgrades.on("error", (error, req, res) => {
       options.logger.debug({ err: error, url: req.url }, "proxy error outside a request callback");
       if ("destroy" in res) res.destroy();
     });
-    proxy.on("econnreset", () => {
-      // The client went away mid-request; http-proxy already destroyed the upstream request.
+    upgrades.on("econnreset", () => {
+      // The client went away mid-upgrade; http-proxy already destroyed the upstream request.
     });
   }
 
   /** Forwards the request (its context attached by the pipeline); failures go to ctx.onUpstreamFailure. */
   web(ctx: RequestContext, target: Target): void {
     beginAttempt(ctx, target);
-    const options = ctx.service!.proxyOptionsFor(target);
+    const service = ctx.service!;
+    const endpoint = service.endpointOf(target);
+    const req = ctx.req;
+    const upstream: UpstreamRequest = endpoint.request({
+      hostname: endpoint.hostname,
+      port: endpoint.port,
+      agent: service.agent,
+      timeout: service.responseTimeout,
+      method: req.method,
+      path: req.url,
+      headers: requestHeaderList(req.headers, ctx.isHttp2, endpoint.host),
+    });
+    upstream[CONTEXT] = ctx;
+    ctx.upstreamRequest = upstream;
+    // Decided inside http.request: a pooled socket was handed over, or a new one is on its way.
+    ctx.reusedSocket = upstream.reusedSocket;
+    upstream.on("response", this.#onResponse);
+    upstream.on("error", onUpstreamError);
+    upstream.on("timeout", onUpstreamTimeout);
+    if (!upstream.reusedSocket) upstream.once("socket", onNewSocket);
     // A buffered body (request-body stage) is sent in place of the request stream it was read from.
-    // An HTTP/2 stream goes in as Node's compatibility request and response, which http-proxy-3 takes
-    // (it strips pseudo-headers and sends :authority as Host: http-proxy-3 PR #33); its types name only HTTP/1.1.
-    this.#proxy.web(ctx.req as IncomingMessage, ctx.res as ServerResponse, ctx.body === undefined ? options : { ...options, buffer: ctx.body }, onProxyError);
+    if (ctx.body !== undefined) ctx.body.pipe(upstream);
+    else if (hasBody(ctx)) req.pipe(upstream);
+    else upstream.end();
   }
 
   ws(ctx: RequestContext, target: Target): void {
@@ -109,59 +102,114 @@ export class Forwarder {
     // An upgraded connection leaves the pool for good, so it does not borrow from the keep-alive agent;
     // the upgrade agent (services with `tls` only) carries the service's TLS settings.
     const agent = ctx.service?.upgradeAgent;
-    this.#proxy.ws(ctx.req as IncomingMessage, ctx.socket, ctx.upgradeHead, agent === undefined ? { target: target.url } : { target: target.url, agent }, onProxyError);
+    this.#upgrades.ws(ctx.req as IncomingMessage, ctx.socket, ctx.upgradeHead, agent === undefined ? { target: target.url } : { target: target.url, agent }, onUpgradeError);
   }
 
-  #rewriteResponse(ctx: RequestContext, proxyRes: IncomingMessage, res: ServerResponse | Http2ServerResponse): void {
-    const headers = proxyRes.headers;
-    blankHopByHop(headers);
-    if (ctx.isHttp2) {
-      blankConnectionSpecific(headers);
-      // Counted here for the access log: an HTTP/2 stream has no byte count of its own.
-      proxyRes.on("data", (chunk: Buffer) => (ctx.sentBytes += chunk.length));
+  #relay(request: UpstreamRequest, upstream: UpstreamResponse): void {
+    const ctx = request[CONTEXT]!;
+    ctx.upstreamResponded = true;
+    const status = upstream.statusCode ?? 502;
+    recordUpstreamStatus(ctx, ctx.target!, status);
+    const res = ctx.res!;
+    // Rampart already answered (an early 413 while this request was on its way): nothing more to send.
+    if (res.headersSent) {
+      upstream.resume();
+      return;
     }
-    applyEdits(headers, ctx.route!.responseHeaders);
-    if (ctx.setCookie !== undefined) addSetCookie(headers, ctx.setCookie);
-    headers["x-request-id"] = ctx.requestId;
-    if (ctx.encrypted) {
-      const hsts = this.#options.hsts();
-      if (hsts !== "") headers["strict-transport-security"] = hsts;
+    const hsts = ctx.encrypted ? this.#options.hsts() : "";
+    const headers = clientResponseHeaders(upstream.rawHeaders, ctx.route!.responseHeaders, ctx.setCookie, hsts);
+    pushOwnHeaders(headers, ctx);
+    try {
+      if (ctx.isHttp2) {
+        // Node's HTTP/2 compatibility response takes a flat list too (its types name only objects).
+        (res as unknown as { writeHead(status: number, headers: string[]): void }).writeHead(status, headers);
+      } else {
+        const response = res as ServerResponse;
+        // Node frames the answer and writes Connection itself, from the client's own wish; a shutdown in
+        // progress closes the connection after it. The upstream's framing and Connection never pass.
+        if (this.#options.draining()) response.shouldKeepAlive = false;
+        response.writeHead(status, upstream.statusMessage, headers);
+      }
+    } catch (error) {
+      // A field Node refuses to send (a value llhttp let through, an HTTP/2-only restriction): 502, not a
+      // request left hanging.
+      request.destroy();
+      ctx.onUpstreamFailure?.(ctx, new GatewayError("UPSTREAM_RESET", `unsendable response header: ${(error as Error).message}`, { cause: error }));
+      return;
     }
-    // http-proxy copies this onto the response; the client's own wish (res.shouldKeepAlive) and a
-    // shutdown in progress decide it, never the upstream's connection header.
-    if (!ctx.isHttp2) headers.connection = (res as ServerResponse).shouldKeepAlive && !this.#options.draining() ? "keep-alive" : "close";
+    upstream[CONTEXT] = ctx;
+    upstream.on("data", onUpstreamData);
+    upstream.on("end", onUpstreamEnd);
+    upstream.on("error", onUpstreamBodyError);
   }
 }
 
-/** Adds Rampart's own cookie to the upstream's, never replacing one. */
-export function addSetCookie(headers: { "set-cookie"?: string[] | undefined }, cookie: string): void {
-  const existing = headers["set-cookie"];
-  headers["set-cookie"] = existing === undefined ? [cookie] : [...existing, cookie];
+/** A request has a body to forward when its framing says so (RFC 9112 §6.3), or its HTTP/2 stream goes on. */
+function hasBody(ctx: RequestContext): boolean {
+  const req = ctx.req;
+  if ("stream" in req) return !req.stream.endAfterHeaders;
+  const headers = req.headers;
+  const length = headers["content-length"];
+  return headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
-function armTimeouts(proxyReq: ClientRequest, socket: Socket, service: Service): void {
-  if (socket.connecting) {
-    const timer = setTimeout(() => {
-      proxyReq.destroy(new GatewayError("UPSTREAM_CONNECT_TIMEOUT", `no connection within ${service.connectTimeout} ms`));
-    }, service.connectTimeout);
-    socket.once("connect", () => clearTimeout(timer));
-    proxyReq.once("close", () => clearTimeout(timer));
-  }
-  // A socket timeout measures silence, which is what "did not answer in time" means; Node arms it only
-  // once connected, so it never races the connect timer above.
-  proxyReq.setTimeout(service.responseTimeout, () => {
-    proxyReq.destroy(new GatewayError("UPSTREAM_RESPONSE_TIMEOUT", `no answer within ${service.responseTimeout} ms`));
-  });
+function onUpstreamError(this: UpstreamRequest, error: Error): void {
+  const ctx = this[CONTEXT]!;
+  // An attempt that already failed (a retry went elsewhere) has nothing more to report.
+  if (ctx.upstreamRequest !== this) return;
+  ctx.onUpstreamFailure?.(ctx, error);
+}
+
+/** Node's `timeout` option measures the socket's silence: what "did not answer in time" means. */
+function onUpstreamTimeout(this: UpstreamRequest): void {
+  const ms = this[CONTEXT]!.service!.responseTimeout;
+  this.destroy(new GatewayError("UPSTREAM_RESPONSE_TIMEOUT", `no answer within ${ms} ms`));
 }
 
 /**
- * http-proxy's `deleteLength` pass sets `content-length: 0` on a DELETE or OPTIONS sent chunked, then
- * streams the body anyway: the backend reads the body as a second request (request smuggling, found by
- * the fuzz test). Node's client frames such bodies correctly on its own, so the pass goes.
- * https://github.com/http-party/node-http-proxy/issues/1343
+ * Only for a request that did not get a pooled socket: a new connection gets its own connect timer, so a
+ * connect timeout (502) is told apart from a slow answer (504). Node arms the `timeout` option only once
+ * connected, so the two never race.
  */
-function withoutDeleteLength(proxy: object): void {
-  const holder = proxy as { webPasses?: Array<{ name: string }> };
-  if (!Array.isArray(holder.webPasses)) throw new Error("http-proxy-3 changed: webPasses not found (see withoutDeleteLength)");
-  holder.webPasses = holder.webPasses.filter((pass) => pass.name !== "deleteLength");
+function onNewSocket(this: UpstreamRequest, socket: Socket): void {
+  if (!socket.connecting) return;
+  const request = this;
+  const ms = request[CONTEXT]!.service!.connectTimeout;
+  const timer = setTimeout(() => {
+    request.destroy(new GatewayError("UPSTREAM_CONNECT_TIMEOUT", `no connection within ${ms} ms`));
+  }, ms);
+  const clear = () => clearTimeout(timer);
+  socket.once("connect", clear);
+  request.once("close", clear);
+}
+
+function onUpstreamData(this: UpstreamResponse, chunk: Buffer): void {
+  const ctx = this[CONTEXT]!;
+  ctx.sentBytes += chunk.length;
+  const res = ctx.res as ServerResponse;
+  if (!res.write(chunk)) {
+    // The client reads slower than the upstream sends: hold the upstream until the client drains.
+    this.pause();
+    res.once("drain", () => this.resume());
+  }
+}
+
+function onUpstreamEnd(this: UpstreamResponse): void {
+  const ctx = this[CONTEXT]!;
+  const now = performance.now();
+  ctx.target!.metrics.upstreamDuration.observe((now - ctx.upstreamStartedAt) / 1000);
+  // Progress, for readiness: a service whose pool is full but still completing responses is busy, not stuck.
+  ctx.service!.lastResponseAt = now;
+  ctx.res!.end();
+}
+
+/** The upstream's answer broke off mid-body: the client must not take the part it got for the whole. */
+function onUpstreamBodyError(this: UpstreamResponse): void {
+  this[CONTEXT]!.res!.destroy();
+}
+
+/** Shared by every upgrade (the request carries its context), so an upgrade allocates no closure. */
+function onUpgradeError(error: Error, req: IncomingMessage): void {
+  const ctx = (req as WithContext<IncomingMessage>)[CONTEXT];
+  ctx?.onUpstreamFailure?.(ctx, error);
 }

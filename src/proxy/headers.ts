@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { RequestContext } from "../pipeline/context.js";
 import type { CompiledHeaderEdits } from "../routing/route.js";
 
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate", "proxy-authorization"] as const;
+export const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate", "proxy-authorization"] as const;
 
 type Headers = IncomingHttpHeaders | OutgoingHttpHeaders;
 
@@ -15,46 +15,26 @@ export function isConnectionSpecific(name: string): boolean {
   return CONNECTION_SPECIFIC.has(name);
 }
 
-/** An HTTP/1.1 upstream's response headers, made sendable on an HTTP/2 stream (blanked, see below). */
-export function blankConnectionSpecific(headers: IncomingHttpHeaders): void {
-  for (const name of CONNECTION_SPECIFIC) if (headers[name] !== undefined) headers[name] = undefined;
-}
-
 /** Removes hop-by-hop headers, including any listed in Connection; keeps the upgrade pair when asked. */
 export function removeHopByHop(headers: Headers, keepUpgrade: boolean): void {
-  dropHopByHop(headers, keepUpgrade, deleteHeader);
-}
-
-/**
- * The same for an upstream response's headers, which http-proxy copies to the client skipping undefined
- * values: blanking them keeps the object in V8's fast mode, where `delete` would turn it into a
- * dictionary that every later read and the copy pay for (measured with bench:instructions).
- */
-export function blankHopByHop(headers: IncomingHttpHeaders): void {
-  dropHopByHop(headers, false, blankHeader);
-}
-
-function dropHopByHop(headers: Headers, keepUpgrade: boolean, drop: (headers: Headers, name: string) => void): void {
   const connection = headers.connection;
-  if (typeof connection === "string" && connection !== "keep-alive" && connection !== "close") {
-    for (const token of connection.split(",")) {
-      const name = token.trim().toLowerCase();
-      if (name !== "" && !(keepUpgrade && name === "upgrade") && !isProtected(name)) drop(headers, name);
-    }
-  }
+  if (typeof connection === "string") for (const name of namedInConnection(connection, keepUpgrade)) delete headers[name];
   for (const name of HOP_BY_HOP) {
     if (headers[name] === undefined) continue;
     if (keepUpgrade && (name === "upgrade" || name === "connection")) continue;
-    drop(headers, name);
+    delete headers[name];
   }
 }
 
-function deleteHeader(headers: Headers, name: string): void {
-  delete headers[name];
-}
-
-function blankHeader(headers: Headers, name: string): void {
-  headers[name] = undefined;
+/** The fields a Connection value names as hop-by-hop (lower-case), beyond its usual keep-alive or close. */
+export function namedInConnection(connection: string, keepUpgrade = false): string[] {
+  if (connection === "keep-alive" || connection === "close") return [];
+  const names: string[] = [];
+  for (const token of connection.split(",")) {
+    const name = token.trim().toLowerCase();
+    if (name !== "" && !(keepUpgrade && name === "upgrade") && !isProtected(name)) names.push(name);
+  }
+  return names;
 }
 
 // A client must not be able to strip these by naming them in Connection.
@@ -85,4 +65,34 @@ export function prepareUpstreamRequest(ctx: RequestContext, edits: CompiledHeade
     headers["x-forwarded-host"] = headers.host ?? "";
   }
   applyEdits(headers, edits);
+}
+
+/**
+ * The upstream request's header block for `http.request`, as one flat list: Node writes a list as
+ * given, where an object would be copied into a second header map first. An HTTP/2 request's
+ * pseudo-headers stay behind and its `:authority` becomes Host; a request without one (HTTP/1.0)
+ * gets the target's.
+ */
+export function requestHeaderList(headers: IncomingHttpHeaders, fromHttp2: boolean, targetHost: string): string[] {
+  const list: string[] = [];
+  let host = fromHttp2 ? (headers[":authority"] as string | undefined) ?? headers.host : undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (name === "host") {
+      host ??= value as string;
+      continue;
+    }
+    if (fromHttp2 && name.charCodeAt(0) === 58 /* ":" */) continue;
+    if (typeof value === "string") list.push(name, value);
+    else for (const each of value) list.push(name, each);
+  }
+  list.push("host", host ?? targetHost);
+  return list;
+}
+
+/** Adds Rampart's own cookie to the upstream's, never replacing one. */
+export function addSetCookie(headers: { "set-cookie"?: string[] | undefined }, cookie: string): void {
+  const existing = headers["set-cookie"];
+  headers["set-cookie"] = existing === undefined ? [cookie] : [...existing, cookie];
 }

@@ -7,14 +7,14 @@
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import { performance } from "node:perf_hooks";
 import { GatewayError, GRPC, isGrpc } from "../pipeline/answers.js";
-import { beginAttempt, endAttempt } from "../pipeline/attempt.js";
+import { beginAttempt, endAttempt, recordUpstreamStatus } from "../pipeline/attempt.js";
 import { bodyUnread } from "../pipeline/linger.js";
 import type { ClientResponse, RequestContext } from "../pipeline/context.js";
 import type { CompiledHeaderEdits } from "../routing/route.js";
 import type { Service } from "../upstream/service.js";
 import type { Target } from "../upstream/target.js";
-import { applyEdits, isConnectionSpecific } from "./headers.js";
-import { addSetCookie } from "./forwarder.js";
+import { addSetCookie, applyEdits, isConnectionSpecific } from "./headers.js";
+import { setOwnHeaders } from "../pipeline/own-headers.js";
 
 const { NGHTTP2_CANCEL } = http2.constants;
 
@@ -88,19 +88,11 @@ export function forwardHttp2(ctx: RequestContext, target: Target, service: Servi
     clearTimeout(timer);
     ctx.upstreamResponded = true;
     const status = Number(headers[":status"] ?? 502);
-    if (status >= 500) {
-      target.lastError = `status ${status}`;
-      target.metrics.status5xx.inc();
-    }
-    const settle = ctx.settleBreaker;
-    if (settle !== undefined) {
-      ctx.settleBreaker = undefined;
-      settle(status >= 500 ? new Error(`status ${status}`) : undefined);
-    }
+    recordUpstreamStatus(ctx, target, status);
     const outgoing = responseHeaders(headers, responseEdits);
     if (ctx.setCookie !== undefined) addSetCookie(outgoing as { "set-cookie"?: string[] }, ctx.setCookie);
-    outgoing["x-request-id"] = ctx.requestId;
     if (ctx.encrypted && options.hsts !== "") outgoing["strict-transport-security"] = options.hsts;
+    setOwnHeaders(res, ctx);
     res.writeHead(status, outgoing as Record<string, string | string[]>);
     // Trailers-only (a gRPC error answered in one HEADERS frame): end now, so the client gets it in one too.
     if ((flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0) res.end();

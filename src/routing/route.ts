@@ -12,6 +12,8 @@ import type { RolloutRecorder } from "./rollout-manager.js";
 export interface CompiledHeaderEdits {
   readonly set: readonly (readonly [name: string, value: string])[];
   readonly remove: readonly string[];
+  /** Every name the edits set or remove: what never passes from the other side as it came. */
+  readonly names: ReadonlySet<string>;
 }
 
 /** One service a route sends to; a route without a split has one side. */
@@ -39,10 +41,9 @@ export interface Route {
 }
 
 export function compileHeaderEdits(edits: HeaderEdits): CompiledHeaderEdits {
-  return Object.freeze({
-    set: Object.entries(edits.set).map(([name, value]) => [name.toLowerCase(), value] as const),
-    remove: edits.remove.map((name) => name.toLowerCase()),
-  });
+  const set = Object.entries(edits.set).map(([name, value]) => [name.toLowerCase(), value] as const);
+  const remove = edits.remove.map((name) => name.toLowerCase());
+  return Object.freeze({ set, remove, names: new Set([...remove, ...set.map(([name]) => name)]) });
 }
 
 /** The upstream path for a normalised request path once the route's stripPrefix is removed. */

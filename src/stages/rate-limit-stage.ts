@@ -15,13 +15,8 @@ export const rateLimitStage: RouteStageFactory = (route, { config, metrics }) =>
     if (decision.kind === "store-unavailable") return failClosed ? replies.storeUnavailable : undefined;
     const resetSeconds = Math.max(0, Math.ceil(decision.resetMs / 1000));
     if (decision.kind === "allowed") {
-      // Set one by one: the allowed path is every request, and needs no header object of its own.
-      const res = ctx.res;
-      if (res !== undefined) {
-        res.setHeader("ratelimit-limit", policy.limit);
-        res.setHeader("ratelimit-remaining", decision.remaining);
-        res.setHeader("ratelimit-reset", resetSeconds);
-      }
+      // Written with the answer, whoever writes it (pipeline/own-headers.ts).
+      ctx.rateLimit = { limit: policy.limit, remaining: decision.remaining, reset: resetSeconds };
       return undefined;
     }
     ctx.rateLimited = true;

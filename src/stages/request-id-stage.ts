@@ -1,4 +1,4 @@
-// X-Request-Id on the request (what goes upstream) and on the response, before anything can answer.
+// X-Request-Id on the request (what goes upstream); every answer carries it too (pipeline/own-headers.ts).
 import { requestIdOf } from "../proxy/request-id.js";
 import type { PrefixStageFactory } from "./stage-factory.js";
 
@@ -8,7 +8,6 @@ export const requestIdStage: PrefixStageFactory = () => ({
     const id = requestIdOf(ctx.req);
     ctx.requestId = id;
     ctx.req.headers["x-request-id"] = id;
-    ctx.res?.setHeader("x-request-id", id);
     return undefined;
   },
 });

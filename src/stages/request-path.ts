@@ -42,5 +42,5 @@ export const routeChain: readonly RouteStageFactory[] = Object.freeze([
   respondStage, //        the route's own answer, if it has `respond` (no upstream; the stages below are not built)
   requestBodyStage, //    maxBodySize (413), bodyTimeout (408); 100 Continue; buffered up to requestBuffer
   pickTargetStage, //     balancer over the chosen service's eligible targets (503)
-  forwardStage, //        http-proxy with the service's keep-alive agent (502, 504)
+  forwardStage, //        node:http with the service's keep-alive agent; h2 services over HTTP/2 (502, 504)
 ]);

@@ -8,6 +8,7 @@ import type { RouteStageFactory } from "./stage-factory.js";
 import { HANDLED } from "../pipeline/context.js";
 import { bodyUnread } from "../pipeline/linger.js";
 import { rawHttpResponse } from "../pipeline/answers.js";
+import { setOwnHeaders } from "../pipeline/own-headers.js";
 
 export const respondStage: RouteStageFactory = (route, { config }) => {
   const respond = route.config.respond;
@@ -34,7 +35,7 @@ export const respondStage: RouteStageFactory = (route, { config }) => {
       ctx.ownAnswer = "respond";
       res.statusCode = respond.status;
       for (const name in headers) res.setHeader(name, headers[name]!);
-      res.setHeader("x-request-id", ctx.requestId);
+      setOwnHeaders(res, ctx);
       if (ctx.encrypted && hsts !== "") res.setHeader("strict-transport-security", hsts);
       // A body the client is still sending: drain it briefly so it reads the answer, not a reset.
       if (!ctx.isHttp2 && bodyUnread(ctx.req)) ctx.linger.afterAnswer(ctx.req as IncomingMessage, res as ServerResponse);

@@ -1,7 +1,7 @@
 // A named group of targets with its own keep-alive connection pool, balancer, health checker and retry
-// budget. Without a keep-alive agent http-proxy opens (and closes) one upstream connection per request:
-// the agent is what makes forwarding cheap (DESIGN.md, "Known traps").
-import http, { type ClientRequest } from "node:http";
+// budget. Without a keep-alive agent Node opens (and closes) one upstream connection per request: the
+// agent is what makes forwarding cheap (DESIGN.md, "Known traps").
+import http, { type ClientRequest, type RequestOptions } from "node:http";
 import https from "node:https";
 import type { ServiceConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
@@ -16,16 +16,20 @@ import type { Target } from "./target.js";
 import type { TargetRegistry } from "./target-registry.js";
 import type { UpstreamTls } from "./upstream-tls.js";
 
-/** What http-proxy-3 needs to send a request to one target through this service's pool. */
-export interface ProxyOptions {
-  readonly target: URL;
-  readonly agent: http.Agent;
+/** Where the forwarder sends a request for one target, prepared once: nothing is parsed per request. */
+export interface Endpoint {
+  readonly request: (options: RequestOptions) => ClientRequest;
+  /** Without IPv6 brackets, as `http.request` takes it. */
+  readonly hostname: string;
+  readonly port: number;
+  /** The Host a request that names none is sent with ("host:port", port only when not the default). */
+  readonly host: string;
 }
 
 export class Service {
   readonly targets: readonly Target[];
   readonly agent: http.Agent;
-  readonly #proxyOptions = new Map<Target, ProxyOptions>();
+  readonly #endpoints = new Map<Target, Endpoint>();
   /**
    * For WebSocket upgrades to https:// targets of a service with `tls`: no keep-alive (an upgraded
    * socket leaves its agent for good), only the TLS settings. Undefined otherwise: Node's defaults.
@@ -83,9 +87,9 @@ export class Service {
       ...tls?.options,
     };
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    // Built here, not cached by target: targets outlive reloads, and a rebuilt service (new TLS files, a
-    // new pool size) must send every target's next request through its own new agent.
-    for (const target of this.targets) this.#proxyOptions.set(target, Object.freeze({ target: target.url, agent: this.agent }));
+    // Kept by the service, not by the target: targets outlive reloads, and a rebuilt service (new TLS
+    // files, a new pool size) must send every target's next request through its own new agent.
+    for (const target of this.targets) this.#endpoints.set(target, endpointOf(target.url));
     this.upgradeAgent = secure && tls !== undefined ? new https.Agent({ keepAlive: false, ...tls.options }) : undefined;
     this.http2 = config.protocol === "http1" ? undefined : new Http2Pool(name, logger, tls);
     this.connectTimeout = config.timeouts.connect;
@@ -167,16 +171,26 @@ export class Service {
     this.#healthChecker?.stop();
   }
 
-  /** Closes the connection pool; in-flight requests on it are cut, so call it after they had time to end. */
-  /** The proxy options of one of this service's targets (made once, when the service was built). */
-  proxyOptionsFor(target: Target): ProxyOptions {
-    return this.#proxyOptions.get(target)!;
+  /** Where a request for one of this service's targets goes (made once, when the service was built). */
+  endpointOf(target: Target): Endpoint {
+    return this.#endpoints.get(target)!;
   }
 
+  /** Closes the connection pool; in-flight requests on it are cut, so call it after they had time to end. */
   close(): void {
     this.stop();
     this.agent.destroy();
     this.upgradeAgent?.destroy();
     this.http2?.close();
   }
+}
+
+function endpointOf(url: URL): Endpoint {
+  const secure = url.protocol === "https:";
+  return Object.freeze({
+    request: secure ? https.request : http.request,
+    hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(url.port || (secure ? 443 : 80)),
+    host: url.host,
+  });
 }

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { describe, test } from "node:test";
 import { RequestContext } from "../../../src/pipeline/context.js";
-import { applyEdits, prepareUpstreamRequest, removeHopByHop } from "../../../src/proxy/headers.js";
+import { applyEdits, prepareUpstreamRequest, removeHopByHop, requestHeaderList } from "../../../src/proxy/headers.js";
 import { compileHeaderEdits, type Route } from "../../../src/routing/route.js";
 import { Linger } from "../../../src/pipeline/linger.js";
 
@@ -152,5 +152,21 @@ describe("prepareUpstreamRequest", () => {
     assert.equal(ctx.req.headers.upgrade, "websocket");
     assert.equal(ctx.req.headers.connection, "Upgrade");
     assert.equal(ctx.req.headers["keep-alive"], undefined);
+  });
+});
+
+describe("requestHeaderList", () => {
+  test("an HTTP/1.1 request's fields as one flat list, repeated values repeated, Host last", () => {
+    const list = requestHeaderList({ host: "a.test", accept: "*/*", "x-many": ["1", "2"] }, false, "10.0.0.1:8080");
+    assert.deepEqual(list, ["accept", "*/*", "x-many", "1", "x-many", "2", "host", "a.test"]);
+  });
+
+  test("a request without Host (HTTP/1.0) is sent with the target's", () => {
+    assert.deepEqual(requestHeaderList({ accept: "*/*" }, false, "10.0.0.1:8080"), ["accept", "*/*", "host", "10.0.0.1:8080"]);
+  });
+
+  test("an HTTP/2 request leaves its pseudo-headers behind and sends :authority as Host", () => {
+    const headers = { ":method": "GET", ":path": "/x", ":scheme": "https", ":authority": "a.test", accept: "*/*" } as unknown as IncomingHttpHeaders;
+    assert.deepEqual(requestHeaderList(headers, true, "10.0.0.1:8080"), ["accept", "*/*", "host", "a.test"]);
   });
 });
