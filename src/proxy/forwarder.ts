@@ -11,7 +11,6 @@
 // so a request allocates no closures. Every emitter that can carry an error has a listener: an
 // unhandled `error` event would take the whole process down.
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { createProxyServer } from "http-proxy-3";
@@ -37,14 +36,11 @@ export interface ForwarderOptions {
 
 export class Forwarder {
   readonly #upgrades = createProxyServer({ xfwd: false, ws: true });
-  readonly #options: ForwarderOptions;
   readonly #onResponse: (this: UpstreamRequest, upstream: IncomingMessage) => void;
 
   constructor(options: ForwarderOptions) {
-    this.#options = options;
-    const forwarder = this;
     this.#onResponse = function (this: UpstreamRequest, upstream: IncomingMessage) {
-      forwarder.#relay(this, upstream);
+      relay(this, upstream, options);
     };
     const upgrades = this.#upgrades;
     upgrades.on("proxyReqWs", (proxyReq, req) => {
@@ -104,44 +100,45 @@ export class Forwarder {
     const agent = ctx.service?.upgradeAgent;
     this.#upgrades.ws(ctx.req as IncomingMessage, ctx.socket, ctx.upgradeHead, agent === undefined ? { target: target.url } : { target: target.url, agent }, onUpgradeError);
   }
+}
 
-  #relay(request: UpstreamRequest, upstream: UpstreamResponse): void {
-    const ctx = request[CONTEXT]!;
-    ctx.upstreamResponded = true;
-    const status = upstream.statusCode ?? 502;
-    recordUpstreamStatus(ctx, ctx.target!, status);
-    const res = ctx.res!;
-    // Rampart already answered (an early 413 while this request was on its way): nothing more to send.
-    if (res.headersSent) {
-      upstream.resume();
-      return;
-    }
-    const hsts = ctx.encrypted ? this.#options.hsts() : "";
-    const headers = clientResponseHeaders(upstream.rawHeaders, ctx.route!.responseHeaders, ctx.setCookie, hsts);
-    pushOwnHeaders(headers, ctx);
-    try {
-      if (ctx.isHttp2) {
-        // Node's HTTP/2 compatibility response takes a flat list too (its types name only objects).
-        (res as unknown as { writeHead(status: number, headers: string[]): void }).writeHead(status, headers);
-      } else {
-        const response = res as ServerResponse;
-        // Node frames the answer and writes Connection itself, from the client's own wish; a shutdown in
-        // progress closes the connection after it. The upstream's framing and Connection never pass.
-        if (this.#options.draining()) response.shouldKeepAlive = false;
-        response.writeHead(status, upstream.statusMessage, headers);
-      }
-    } catch (error) {
-      // A field Node refuses to send (a value llhttp let through, an HTTP/2-only restriction): 502, not a
-      // request left hanging.
-      request.destroy();
-      ctx.onUpstreamFailure?.(ctx, new GatewayError("UPSTREAM_RESET", `unsendable response header: ${(error as Error).message}`, { cause: error }));
-      return;
-    }
-    upstream[CONTEXT] = ctx;
-    upstream.on("data", onUpstreamData);
-    upstream.on("end", onUpstreamEnd);
-    upstream.on("error", onUpstreamBodyError);
+/** The upstream answered: its status to the breaker, its header block rewritten, its body relayed. */
+function relay(request: UpstreamRequest, upstream: UpstreamResponse, options: ForwarderOptions): void {
+  const ctx = request[CONTEXT]!;
+  ctx.upstreamResponded = true;
+  const status = upstream.statusCode ?? 502;
+  recordUpstreamStatus(ctx, ctx.target!, status);
+  const res = ctx.res!;
+  // Rampart already answered (an early 413 while this request was on its way): nothing more to send.
+  if (res.headersSent) {
+    upstream.resume();
+    return;
   }
+  const hsts = ctx.encrypted ? options.hsts() : "";
+  const headers = clientResponseHeaders(upstream.rawHeaders, ctx.route!.responseHeaders, ctx.setCookie, hsts);
+  pushOwnHeaders(headers, ctx);
+  try {
+    if (ctx.isHttp2) {
+      // Node's HTTP/2 compatibility response takes a flat list too (its types name only objects).
+      (res as unknown as { writeHead(status: number, headers: string[]): void }).writeHead(status, headers);
+    } else {
+      const response = res as ServerResponse;
+      // Node frames the answer and writes Connection itself, from the client's own wish; a shutdown in
+      // progress closes the connection after it. The upstream's framing and Connection never pass.
+      if (options.draining()) response.shouldKeepAlive = false;
+      response.writeHead(status, upstream.statusMessage, headers);
+    }
+  } catch (error) {
+    // A field Node refuses to send (a value llhttp let through, an HTTP/2-only restriction): 502, not a
+    // request left hanging.
+    request.destroy();
+    ctx.onUpstreamFailure?.(ctx, new GatewayError("UPSTREAM_RESET", `unsendable response header: ${(error as Error).message}`, { cause: error }));
+    return;
+  }
+  upstream[CONTEXT] = ctx;
+  upstream.on("data", onUpstreamData);
+  upstream.on("end", onUpstreamEnd);
+  upstream.on("error", onUpstreamBodyError);
 }
 
 /** A request has a body to forward when its framing says so (RFC 9112 §6.3), or its HTTP/2 stream goes on. */
@@ -173,14 +170,13 @@ function onUpstreamTimeout(this: UpstreamRequest): void {
  */
 function onNewSocket(this: UpstreamRequest, socket: Socket): void {
   if (!socket.connecting) return;
-  const request = this;
-  const ms = request[CONTEXT]!.service!.connectTimeout;
+  const ms = this[CONTEXT]!.service!.connectTimeout;
   const timer = setTimeout(() => {
-    request.destroy(new GatewayError("UPSTREAM_CONNECT_TIMEOUT", `no connection within ${ms} ms`));
+    this.destroy(new GatewayError("UPSTREAM_CONNECT_TIMEOUT", `no connection within ${ms} ms`));
   }, ms);
   const clear = () => clearTimeout(timer);
   socket.once("connect", clear);
-  request.once("close", clear);
+  this.once("close", clear);
 }
 
 function onUpstreamData(this: UpstreamResponse, chunk: Buffer): void {
