@@ -27,6 +27,10 @@ import { ConfigHistory } from "../admin/config-history.js";
 import { ReloadLedger } from "../admin/reload-ledger.js";
 import { readConfigInput, type ConfigInput } from "../assembly/config-input.js";
 import { fleetStatus, type WorkerStatus } from "../admin/admin-status.js";
+import { CodedError } from "../observability/coded-error.js";
+
+/** A worker that never reported ready, logged with its code. */
+class WorkerStartError extends CodedError<"WORKER_START_TIMEOUT" | "WORKER_EXITED"> {}
 
 const CRASH_WINDOW_MS = 60_000;
 const CRASH_LOOP_LIMIT = 10;
@@ -146,7 +150,7 @@ export class Primary {
     worker.on("exit", (code, signal) => this.#exited(slot, worker, code, signal));
     worker.on("error", (error) => this.logger.warn({ err: error, worker: slot.index }, "worker IPC error"));
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker ${slot.index} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new WorkerStartError("WORKER_START_TIMEOUT", `worker ${slot.index} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
       timer.unref();
       peer.on("ready", () => {
         clearTimeout(timer);
@@ -156,7 +160,7 @@ export class Primary {
       });
       worker.once("exit", () => {
         clearTimeout(timer);
-        reject(new Error(`worker ${slot.index} exited before it was ready`));
+        reject(new WorkerStartError("WORKER_EXITED", `worker ${slot.index} exited before it was ready`));
       });
     }).then(
       () => true,

@@ -134,14 +134,16 @@ export function writeReply(ctx: RequestContext, reply: Reply, linger = true): vo
   if (reply.headers !== undefined) {
     for (const name in reply.headers) res.setHeader(name, reply.headers[name]!);
   }
+  const length = Buffer.byteLength(body);
   res.setHeader("content-type", "application/json");
-  res.setHeader("content-length", Buffer.byteLength(body));
+  res.setHeader("content-length", length);
   // HTTP/2 needs no lingering close: Node resets the stream (NO_ERROR) once the answer is out, and the
   // client stops sending that body (RFC 9113 §8.1).
   if (!ctx.isHttp2 && bodyUnread(ctx.req)) {
     if (linger) ctx.linger.afterAnswer(ctx.req as IncomingMessage, res as ServerResponse);
-    else res.setHeader("connection", "close");
+    else (res as ServerResponse).shouldKeepAlive = false;
   }
+  if (ctx.req.method !== "HEAD") ctx.sentBytes = length;
   res.end(body);
 }
 
@@ -189,6 +191,7 @@ function writeRawReply(ctx: RequestContext, reply: Reply, body: string): void {
     socket.destroy();
     return;
   }
+  ctx.sentBytes = Buffer.byteLength(body);
   socket.end(rawResponse(reply, ctx.requestId, body));
 }
 

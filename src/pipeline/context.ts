@@ -87,10 +87,11 @@ export class RequestContext {
   concurrencySlot: ClientConcurrency | undefined = undefined;
   /** Set once the finish phase ran (the response closed): no stage runs after it. */
   finished = false;
-  /** HTTP/2: the response body's bytes, counted as they pass (a stream has no byte count of its own). */
+  /**
+   * The response body's bytes as handed to the client (the access log's `bytes`, nginx's
+   * $body_bytes_sent): counted from the response, so HTTP/1.1 and HTTP/2 count alike.
+   */
   sentBytes = 0;
-  /** socket.bytesWritten when the request began: the difference is this response's size (HTTP/1.1). */
-  bytesWrittenBefore: number;
 
   constructor(
     readonly req: ClientMessage,
@@ -103,9 +104,7 @@ export class RequestContext {
     /** How an early answer closes the connection while the client is still sending (linger.ts). */
     readonly linger: Linger,
     readonly protocol: ClientProtocol,
-  ) {
-    this.bytesWrittenBefore = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
-  }
+  ) {}
 
   get isUpgrade(): boolean {
     return this.res === undefined;

@@ -47,7 +47,8 @@ export class Linger {
    * connection's last; what follows it on the wire is discarded within the bounds.
    */
   afterAnswer(req: IncomingMessage, res: ServerResponse): void {
-    if (!res.headersSent) res.setHeader("connection", "close");
+    // Node then writes Connection: close and ends the socket after this answer.
+    res.shouldKeepAlive = false;
     const socket = req.socket;
     const { lingerTime, lingerBytes } = this.#limits();
     let outcome: LingerOutcome | undefined;

@@ -63,7 +63,6 @@ export class Pipeline {
       const ctx = this[CONTEXT];
       if (ctx === undefined) return;
       ctx.req.off("close", onAbandoned);
-      ctx.bytesWrittenBefore = (ctx.socket as { bytesWritten?: number }).bytesWritten ?? 0;
       run(ctx);
     };
   }

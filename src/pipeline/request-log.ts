@@ -38,7 +38,7 @@ export function requestObserver(metrics: GatewayMetrics, accessLog: AccessLog, e
       host: ctx.host,
       path: ctx.path,
       status,
-      bytes: ctx.isHttp2 ? ctx.sentBytes : ((ctx.socket as { bytesWritten?: number }).bytesWritten ?? 0) - ctx.bytesWrittenBefore,
+      bytes: ctx.sentBytes,
       userAgent: ctx.req.headers["user-agent"],
       attempts: ctx.target === undefined ? undefined : (ctx.tried?.length ?? 0) + 1,
       upstreamMs: ctx.target === undefined ? undefined : Math.round((now - ctx.upstreamStartedAt) * 100) / 100,

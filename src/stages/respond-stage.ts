@@ -28,8 +28,12 @@ export const respondStage: RouteStageFactory = (route, { config }) => {
         // An upgrade (WebSocket) asked of a route with no upstream: the answer, and the connection ends.
         ctx.upgradeStatus = respond.status;
         ctx.ownAnswer = "respond";
-        if (ctx.socket.writable) ctx.socket.end(rawHttpResponse(respond.status, rawHeaders, ctx.requestId, respond.body));
-        else ctx.socket.destroy();
+        if (ctx.socket.writable) {
+          ctx.sentBytes = body.length;
+          ctx.socket.end(rawHttpResponse(respond.status, rawHeaders, ctx.requestId, respond.body));
+        } else {
+          ctx.socket.destroy();
+        }
         return HANDLED;
       }
       ctx.ownAnswer = "respond";
@@ -39,6 +43,7 @@ export const respondStage: RouteStageFactory = (route, { config }) => {
       if (ctx.encrypted && hsts !== "") res.setHeader("strict-transport-security", hsts);
       // A body the client is still sending: drain it briefly so it reads the answer, not a reset.
       if (!ctx.isHttp2 && bodyUnread(ctx.req)) ctx.linger.afterAnswer(ctx.req as IncomingMessage, res as ServerResponse);
+      if (ctx.req.method !== "HEAD") ctx.sentBytes = body.length;
       res.end(body); // Node sends no body for HEAD
       return HANDLED;
     },

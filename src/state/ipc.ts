@@ -3,12 +3,42 @@
 // and for the primary's commands (reload, shutdown, admin calls). Messages carry a `rampart` tag so
 // they never mix with prom-client's or rate-limiter-flexible's own messages on the same channel.
 import type { Worker } from "node:cluster";
+import { CodedError } from "../observability/coded-error.js";
 
 const TIMEOUT_MS = 10_000;
 
+export type IpcErrorCode =
+  /** No answer within the call's timeout (the other side busy, stopped, or gone). */
+  | "IPC_TIMEOUT"
+  /** The other side has no handler by that name (a worker and a primary of different versions). */
+  | "IPC_UNKNOWN_METHOD"
+  /** The handler threw or rejected; `remoteCode` carries its own code when it had one. */
+  | "IPC_REMOTE_FAILED"
+  /** IpcPeer.toPrimary() outside a node:cluster worker. */
+  | "IPC_NOT_A_WORKER";
+
+/** A failed IPC call: which method, why, and the remote failure's own code when there was one. */
+export class IpcError extends CodedError<IpcErrorCode> {
+  constructor(
+    code: IpcErrorCode,
+    message: string,
+    readonly remoteCode?: string,
+  ) {
+    super(code, message);
+  }
+}
+
+/** A handler's failure as it crosses the channel: its message, and its code when it has one. */
+interface Failure {
+  readonly message: string;
+  readonly code?: string;
+  readonly unknownMethod?: boolean;
+}
+
 type Message =
   | { readonly rampart: "call"; readonly id: number; readonly method: string; readonly args: readonly unknown[] }
-  | { readonly rampart: "result"; readonly id: number; readonly ok: boolean; readonly value: unknown }
+  | { readonly rampart: "result"; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly rampart: "result"; readonly id: number; readonly ok: false; readonly value: Failure }
   | { readonly rampart: "event"; readonly name: string; readonly payload: unknown };
 
 function isMessage(value: unknown): value is Message {
@@ -28,7 +58,7 @@ export class IpcPeer {
   readonly #endpoint: Endpoint;
   readonly #handlers: Handlers;
   #nextId = 1;
-  readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<number, { readonly method: string; resolve(value: unknown): void; reject(error: Error): void; readonly timer: NodeJS.Timeout }>();
   readonly #events = new Map<string, ((payload: unknown) => void)[]>();
 
   constructor(endpoint: Endpoint, handlers: Handlers = {}) {
@@ -41,7 +71,7 @@ export class IpcPeer {
 
   /** The worker side's peer: the primary, through `process`. */
   static toPrimary(handlers: Handlers = {}): IpcPeer {
-    if (process.send === undefined) throw new Error("not a cluster worker");
+    if (process.send === undefined) throw new IpcError("IPC_NOT_A_WORKER", "not a cluster worker");
     return new IpcPeer({ send: (message) => process.send!(message), on: (event, listener) => process.on(event, listener) }, handlers);
   }
 
@@ -60,10 +90,10 @@ export class IpcPeer {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new Error(`IPC call ${method} timed out after ${timeoutMs} ms`));
+        reject(new IpcError("IPC_TIMEOUT", `IPC call ${method} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       timer.unref();
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+      this.#pending.set(id, { method, resolve: resolve as (value: unknown) => void, reject, timer });
       this.#endpoint.send({ rampart: "call", id, method, args });
     });
   }
@@ -88,21 +118,31 @@ export class IpcPeer {
       if (pending === undefined) return;
       this.#pending.delete(message.id);
       clearTimeout(pending.timer);
-      if (message.ok) pending.resolve(message.value);
-      else pending.reject(new Error(String(message.value)));
+      if (message.ok) {
+        pending.resolve(message.value);
+      } else {
+        const { message: text, code, unknownMethod } = message.value;
+        pending.reject(new IpcError(unknownMethod === true ? "IPC_UNKNOWN_METHOD" : "IPC_REMOTE_FAILED", `IPC call ${pending.method} failed: ${text}`, code));
+      }
       return;
     }
     const handler = this.#handlers[message.method] as ((...args: readonly unknown[]) => unknown) | undefined;
-    const reply = (ok: boolean, value: unknown) => this.#endpoint.send({ rampart: "result", id: message.id, ok, value });
+    const id = message.id;
     if (handler === undefined) {
-      reply(false, `unknown IPC method ${message.method}`);
+      this.#endpoint.send({ rampart: "result", id, ok: false, value: { message: `unknown IPC method ${message.method}`, unknownMethod: true } });
       return;
     }
     Promise.resolve()
       .then(() => handler(...message.args))
       .then(
-        (value) => reply(true, value),
-        (error: unknown) => reply(false, error instanceof Error ? error.message : String(error)),
+        (value) => this.#endpoint.send({ rampart: "result", id, ok: true, value }),
+        (error: unknown) => this.#endpoint.send({ rampart: "result", id, ok: false, value: failureOf(error) }),
       );
   }
+}
+
+function failureOf(error: unknown): Failure {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" ? { message: error.message, code } : { message: error.message };
 }
