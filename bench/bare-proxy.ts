@@ -1,14 +1,17 @@
-// The baselines: bare http-proxy-3 with a keep-alive agent, nothing else (DESIGN.md Part 3), or, with
+// The baselines: bare http-proxy-3 with a keep-alive agent, nothing else (DESIGN.md Part 3); with
 // `node` as the third argument, Node's own http.request and pipe with the same agent (the floor any
-// Node proxy stands on: the issue's "node:http + http.request, no library").
-// `node dist/bench/bare-proxy.js PORT TARGET [node]`, e.g. `node dist/bench/bare-proxy.js 8100 http://127.0.0.1:8200`.
+// Node proxy stands on: the issue's "node:http + http.request, no library"); with `answer`, a Node
+// server answering every request with a 429 shaped like Rampart's (the floor under any rejection; its
+// /ready answers 200).
+// `node dist/bench/bare-proxy.js PORT TARGET [node|answer]`, e.g. `node dist/bench/bare-proxy.js 8100 http://127.0.0.1:8200`.
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";
 
 const [portText, target, mode] = process.argv.slice(2);
 const port = Number(portText);
-if (!Number.isInteger(port) || port <= 0 || port > 65_535 || target === undefined || (mode !== undefined && mode !== "node")) {
-  console.error("usage: node dist/bench/bare-proxy.js PORT TARGET [node]");
+if (!Number.isInteger(port) || port <= 0 || port > 65_535 || target === undefined || (mode !== undefined && mode !== "node" && mode !== "answer")) {
+  console.error("usage: node dist/bench/bare-proxy.js PORT TARGET [node|answer]");
   process.exit(2);
 }
 
@@ -41,7 +44,20 @@ function withNodeHttp(): http.RequestListener {
   };
 }
 
-const server = http.createServer(mode === "node" ? withNodeHttp() : withHttpProxy3());
+function answering(): http.RequestListener {
+  return (req, res) => {
+    if (req.url === "/ready") {
+      res.end();
+      return;
+    }
+    const id = randomUUID();
+    const body = `{"error":"rate_limited","requestId":"${id}"}`;
+    res.writeHead(429, ["content-type", "application/json", "content-length", String(body.length), "x-request-id", id, "ratelimit-limit", "1", "ratelimit-remaining", "0", "ratelimit-reset", "3600", "retry-after", "3600"]);
+    res.end(body);
+  };
+}
+
+const server = http.createServer(mode === "node" ? withNodeHttp() : mode === "answer" ? answering() : withHttpProxy3());
 server.keepAliveTimeout = 120_000;
 server.listen(port, "127.0.0.1");
 process.once("SIGTERM", () => process.exit(0));

@@ -56,6 +56,10 @@ export interface RampartOptions {
   readonly tlsKeys?: readonly string[];
   /** The `backend` service's `tls` (TLS to https:// targets) as a YAML flow mapping. */
   readonly tls?: string;
+  /** With edgeGuards: the denylist's CIDRs (default 203.0.113.0/24, which no bench client uses). */
+  readonly denylist?: readonly string[];
+  /** `trustedProxies`, CIDRs whose X-Forwarded-For names the client. */
+  readonly trustedProxies?: readonly string[];
 }
 
 export interface BenchService {
@@ -107,7 +111,8 @@ export function rampartConfig(dir: string, options: RampartOptions): string {
     ...Object.entries(options.rateLimits ?? {}).map(([name, policy]) => `  ${name}: ${policy}`),
   ];
   const guards =
-    (options.edgeGuards ? "denylist: [203.0.113.0/24]\n" : "") +
+    (options.edgeGuards ? `denylist: [${(options.denylist ?? ["203.0.113.0/24"]).join(", ")}]\n` : "") +
+    (options.trustedProxies === undefined ? "" : `trustedProxies: [${options.trustedProxies.join(", ")}]\n`) +
     (policies.length > 0 ? `rateLimits:\n${policies.join("\n")}\n` : "") +
     (options.edgeGuards ? "jails:\n  bench: { when: { status: [401, 403] }, maxRetry: 1000000, findTime: 10m, banTime: 1m }\n" : "");
   const routes = (options.routes ?? [{ name: "all", pathPrefix: "/" }]).map((route) => {

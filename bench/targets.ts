@@ -234,14 +234,38 @@ export async function startGrpcBackend(dir: string, port: number): Promise<GrpcB
   return { url: `http://${address}`, address, process: managed };
 }
 
-export async function startBareProxy(dir: string, port: number, backendUrl: string): Promise<{ url: string; process: Managed }> {
+/** Bare http-proxy-3, or with `mode: "node"` Node's own http.request and pipe (bench/bare-proxy.ts). */
+export async function startBareProxy(dir: string, port: number, backendUrl: string, mode?: "node"): Promise<{ url: string; process: Managed }> {
   const url = `http://127.0.0.1:${port}/`;
   const managed = await launch({
-    name: "http-proxy-3",
+    name: mode === "node" ? "node:http" : "http-proxy-3",
     command: process.execPath,
-    args: [path.join(here, "bare-proxy.js"), String(port), backendUrl.replace(/\/$/, "")],
+    args: [path.join(here, "bare-proxy.js"), String(port), backendUrl.replace(/\/$/, ""), ...(mode === undefined ? [] : [mode])],
     cpu: PROXY_CPU,
-    stderrFile: path.join(dir, "bare-proxy.err"),
+    stderrFile: path.join(dir, `bare-proxy${mode === undefined ? "" : `-${mode}`}.err`),
+  });
+  await waitForHttp(url, managed);
+  return { url, process: managed };
+}
+
+/**
+ * Caddy (Debian's package) as a reverse proxy to the same backend, the issue's stretch peer; undefined
+ * when `caddy` is not installed. No admin endpoint, no access log, upstream keep-alive as Caddy does by
+ * default; GOMAXPROCS=1 on the one proxy core, like every other proxy here.
+ */
+export async function startCaddy(dir: string, port: number, backendUrl: string): Promise<{ url: string; process: Managed } | undefined> {
+  const caddy = which("caddy");
+  if (caddy === undefined) return undefined;
+  const config = path.join(dir, "Caddyfile");
+  writeFileSync(config, `{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}\nhttp://127.0.0.1:${port} {\n\treverse_proxy ${backendUrl.replace(/^http:\/\//, "").replace(/\/$/, "")}\n}\n`);
+  const url = `http://127.0.0.1:${port}/`;
+  const managed = await launch({
+    name: "caddy",
+    command: caddy,
+    args: ["run", "--config", config, "--adapter", "caddyfile"],
+    cpu: PROXY_CPU,
+    env: { ...process.env, GOMAXPROCS: "1", HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+    stderrFile: path.join(dir, "caddy.err"),
   });
   await waitForHttp(url, managed);
   return { url, process: managed };

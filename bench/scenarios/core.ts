@@ -1,5 +1,6 @@
 // Core: (a) the backend directly, (b) bare http-proxy-3 with a keep-alive agent, (c) Rampart over plain
-// HTTP with every core guard, metrics and the access log on, (d) the same Rampart over HTTPS.
+// HTTP with every core guard, metrics and the access log on, (d) the same Rampart over HTTPS, and the
+// peers: (e) bare node:http (http.request and pipe, the floor of any Node proxy), (f) Caddy when installed.
 import { statSync } from "node:fs";
 import path from "node:path";
 import { failedTargets, runRounds, type Target } from "../measure.js";
@@ -7,13 +8,15 @@ import { freePort } from "../processes.js";
 import { BREAKER } from "../rampart-config.js";
 import { printRatios, printTable, ratio, type Ratio } from "../report.js";
 import { roundOptions, type ScenarioContext, type ScenarioResult } from "../scenario.js";
-import { rampartPorts, startBackends, startBareProxy, startRampart } from "../targets.js";
+import { rampartPorts, startBackends, startBareProxy, startCaddy, startRampart } from "../targets.js";
 
 export async function runCore({ load, dir, settings }: ScenarioContext): Promise<ScenarioResult> {
   const guards = settings.guards;
-  const [backendPort, bareProxyPort] = await Promise.all([freePort(), freePort()]);
+  const [backendPort, bareProxyPort, bareNodePort, caddyPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const backend = await startBackends(dir, [backendPort]);
   const bare = await startBareProxy(dir, bareProxyPort, backend.urls[0]!);
+  const bareNode = await startBareProxy(dir, bareNodePort, backend.urls[0]!, "node");
+  const caddy = await startCaddy(dir, caddyPort, backend.urls[0]!);
   const accessLog = process.env.BENCH_ACCESS_LOG || path.join(dir, "rampart-access.log");
   // Every guard of the core on, none able to fire: edge guards, active health checks, a breaker, retries.
   const rampart = await startRampart(
@@ -33,6 +36,8 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
     { key: "b", label: "bare http-proxy-3", url: bare.url, charged: [bare.process] },
     { key: "c", label: `rampart http${suffix}`, url: rampart.httpUrl, charged: [rampart.process] },
     { key: "d", label: `rampart https${suffix}`, url: rampart.httpsUrl, charged: [rampart.process] },
+    { key: "e", label: "bare node:http", url: bareNode.url, charged: [bareNode.process] },
+    ...(caddy === undefined ? [] : [{ key: "f", label: "caddy", url: caddy.url, charged: [caddy.process] }]),
   ];
   const summaries = await runRounds(load, targets, roundOptions(settings, settings.rounds));
   const s = (key: string) => summaries[key]!;
@@ -40,8 +45,11 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
     { name: "b/a req/s", value: ratio(s("b").rps, s("a").rps), note: "bare proxy ÷ backend" },
     { name: "c/b req/s", value: ratio(s("c").rps, s("b").rps), goal: { min: 0.9 }, note: "Rampart ÷ bare http-proxy-3" },
     { name: "c/b CPU per request", value: ratio(s("c").cpuUsPerRequest, s("b").cpuUsPerRequest), goal: { max: 1.1 }, note: "Rampart ÷ bare http-proxy-3" },
+    { name: "c/b p99", value: ratio(s("c").p99Ms, s("b").p99Ms), goal: { max: 1.2 }, note: "Rampart ÷ bare http-proxy-3, 50 connections" },
     { name: "d/c req/s", value: ratio(s("d").rps, s("c").rps), note: "TLS cost: HTTPS ÷ HTTP" },
-    { name: "d/c CPU per request", value: ratio(s("d").cpuUsPerRequest, s("c").cpuUsPerRequest), note: "TLS cost: HTTPS ÷ HTTP" },
+    { name: "d/c CPU per request", value: ratio(s("d").cpuUsPerRequest, s("c").cpuUsPerRequest), goal: { max: 1.1 }, note: "TLS cost: HTTPS ÷ HTTP (reused connections)" },
+    { name: "c/e CPU per request", value: ratio(s("c").cpuUsPerRequest, s("e").cpuUsPerRequest), note: "Rampart ÷ bare node:http" },
+    ...(caddy === undefined ? [] : [{ name: "c/f CPU per request", value: ratio(s("c").cpuUsPerRequest, s("f").cpuUsPerRequest), goal: { max: 1 }, note: "Rampart ÷ Caddy (stretch goal)" }]),
   ];
   printTable(`core (${settings.rounds} rounds)`, summaries);
   printRatios("core ratios", ratios);

@@ -11,7 +11,7 @@ import { CodedError } from "../observability/coded-error.js";
 import type { Logger } from "../observability/logger.js";
 import type { ClientResponse, RequestContext } from "./context.js";
 import { bodyUnread } from "./linger.js";
-import { setOwnHeaders } from "./own-headers.js";
+import { pushOwnHeaders, setOwnHeaders } from "./own-headers.js";
 
 export interface Reply {
   readonly status: number;
@@ -125,26 +125,38 @@ export function writeReply(ctx: RequestContext, reply: Reply, linger = true): vo
   }
   ctx.ownAnswer = reply.error;
   if (reply.closeAfter === true) endConnectionAfter(res);
-  setOwnHeaders(res, ctx);
   if (isGrpc(ctx.req)) {
+    setOwnHeaders(res, ctx);
     writeGrpcReply(res, reply);
     return;
   }
-  res.statusCode = reply.status;
-  if (reply.headers !== undefined) {
-    for (const name in reply.headers) res.setHeader(name, reply.headers[name]!);
-  }
-  const length = Buffer.byteLength(body);
-  res.setHeader("content-type", "application/json");
-  res.setHeader("content-length", length);
   // HTTP/2 needs no lingering close: Node resets the stream (NO_ERROR) once the answer is out, and the
-  // client stops sending that body (RFC 9113 §8.1).
+  // client stops sending that body (RFC 9113 §8.1). Decided before the head is written: it says whether
+  // the connection stays open.
   if (!ctx.isHttp2 && bodyUnread(ctx.req)) {
     if (linger) ctx.linger.afterAnswer(ctx.req as IncomingMessage, res as ServerResponse);
     else (res as ServerResponse).shouldKeepAlive = false;
   }
+  const length = Buffer.byteLength(body);
+  // The whole head in one writeHead: a rejection should cost a fraction of a proxied request.
+  const headers = ["content-type", "application/json", "content-length", String(length)];
+  pushOwnHeaders(headers, ctx);
+  if (reply.headers !== undefined) {
+    for (const name in reply.headers) headers.push(name, String(reply.headers[name]));
+  }
+  writeHeaderList(res, reply.status, headers);
   if (ctx.req.method !== "HEAD") ctx.sentBytes = length;
   res.end(body);
+}
+
+/**
+ * Writes a response's whole head from a flat [name, value...] list, which Node writes as given over
+ * HTTP/1.1 and HTTP/2 alike (the HTTP/2 compatibility response's types name only objects).
+ */
+export function writeHeaderList(res: ClientResponse, status: number, headers: string[], statusMessage?: string): void {
+  if ("stream" in res) (res as unknown as { writeHead(status: number, headers: string[]): void }).writeHead(status, headers);
+  else if (statusMessage === undefined) res.writeHead(status, headers);
+  else res.writeHead(status, statusMessage, headers);
 }
 
 /** A gRPC request (any content-type application/grpc*: +proto, +json, -web) gets a gRPC-shaped answer. */

@@ -16,7 +16,7 @@ import { performance } from "node:perf_hooks";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "../observability/logger.js";
 import { CONTEXT, type RequestContext, type WithContext } from "../pipeline/context.js";
-import { GatewayError } from "../pipeline/answers.js";
+import { GatewayError, writeHeaderList } from "../pipeline/answers.js";
 import type { Target } from "../upstream/target.js";
 import { beginAttempt, recordUpstreamStatus } from "../pipeline/attempt.js";
 import { requestHeaderList } from "./headers.js";
@@ -117,17 +117,11 @@ function relay(request: UpstreamRequest, upstream: UpstreamResponse, options: Fo
   const hsts = ctx.encrypted ? options.hsts() : "";
   const headers = clientResponseHeaders(upstream.rawHeaders, ctx.route!.responseHeaders, ctx.setCookie, hsts);
   pushOwnHeaders(headers, ctx);
+  // Node frames the answer and writes Connection itself, from the client's own wish; a shutdown in
+  // progress closes the connection after it. The upstream's framing and Connection never pass.
+  if (!ctx.isHttp2 && options.draining()) (res as ServerResponse).shouldKeepAlive = false;
   try {
-    if (ctx.isHttp2) {
-      // Node's HTTP/2 compatibility response takes a flat list too (its types name only objects).
-      (res as unknown as { writeHead(status: number, headers: string[]): void }).writeHead(status, headers);
-    } else {
-      const response = res as ServerResponse;
-      // Node frames the answer and writes Connection itself, from the client's own wish; a shutdown in
-      // progress closes the connection after it. The upstream's framing and Connection never pass.
-      if (options.draining()) response.shouldKeepAlive = false;
-      response.writeHead(status, upstream.statusMessage, headers);
-    }
+    writeHeaderList(res, status, headers, ctx.isHttp2 ? undefined : upstream.statusMessage);
   } catch (error) {
     // A field Node refuses to send (a value llhttp let through, an HTTP/2-only restriction): 502, not a
     // request left hanging.

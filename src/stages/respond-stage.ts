@@ -7,18 +7,18 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RouteStageFactory } from "./stage-factory.js";
 import { HANDLED } from "../pipeline/context.js";
 import { bodyUnread } from "../pipeline/linger.js";
-import { rawHttpResponse } from "../pipeline/answers.js";
-import { setOwnHeaders } from "../pipeline/own-headers.js";
+import { rawHttpResponse, writeHeaderList } from "../pipeline/answers.js";
+import { pushOwnHeaders } from "../pipeline/own-headers.js";
 
 export const respondStage: RouteStageFactory = (route, { config }) => {
   const respond = route.config.respond;
   if (respond === undefined) return undefined;
   const body = Buffer.from(respond.body, "utf8");
-  const headers: Record<string, string | number> = { "content-type": respond.contentType, "content-length": body.length };
-  for (const [name, value] of route.responseHeaders.set) headers[name] = value;
+  const rawHeaders: Record<string, string> = { "content-type": respond.contentType };
+  for (const [name, value] of route.responseHeaders.set) rawHeaders[name] = value;
+  // The raw answer (to an upgrade) states its own length; the other gets it here.
+  const headList = [...Object.entries(rawHeaders).flat(), "content-length", String(body.length)];
   const hsts = config.tls.hsts;
-  // The raw answer (to an upgrade) states its own length.
-  const { "content-length": _length, ...rawHeaders } = headers;
 
   return {
     name: "respond",
@@ -37,12 +37,12 @@ export const respondStage: RouteStageFactory = (route, { config }) => {
         return HANDLED;
       }
       ctx.ownAnswer = "respond";
-      res.statusCode = respond.status;
-      for (const name in headers) res.setHeader(name, headers[name]!);
-      setOwnHeaders(res, ctx);
-      if (ctx.encrypted && hsts !== "") res.setHeader("strict-transport-security", hsts);
+      const headers = headList.slice();
+      pushOwnHeaders(headers, ctx);
+      if (ctx.encrypted && hsts !== "") headers.push("strict-transport-security", hsts);
       // A body the client is still sending: drain it briefly so it reads the answer, not a reset.
       if (!ctx.isHttp2 && bodyUnread(ctx.req)) ctx.linger.afterAnswer(ctx.req as IncomingMessage, res as ServerResponse);
+      writeHeaderList(res, respond.status, headers);
       if (ctx.req.method !== "HEAD") ctx.sentBytes = body.length;
       res.end(body); // Node sends no body for HEAD
       return HANDLED;
