@@ -89,7 +89,7 @@ export class GatewayError extends CodedError<ErrorCode> {}
 
 const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EADDRNOTAVAIL"]);
 
-/** Classifies what http-proxy / node:http report about an upstream into one of our codes. */
+/** Classifies what node:http (or http-proxy-3, for upgrades) reports about an upstream into one of our codes. */
 export function upstreamErrorCode(error: unknown): ErrorCode {
   if (error instanceof GatewayError) return error.code;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;

@@ -1,7 +1,7 @@
 // Request paths are normalised before routing and the normalised form is what goes upstream, so the
 // route that was matched is the path the backend sees: "/v1/../admin" and "/v1/%2e%2e/admin" are
-// "/admin", never a way past a route. Same rules as WHATWG URL parsing (which http-proxy applies to the
-// outgoing path), so the two cannot disagree: "\" is "/", "%2e" is ".", dot segments are removed.
+// "/admin", never a way past a route. Same rules as WHATWG URL parsing (what a backend's URL parser
+// applies), so the two cannot disagree: "\" is "/", "%2e" is ".", dot segments are removed.
 // See RFC 3986 §5.2.4 (remove_dot_segments) and §6.2.2 (normalisation of percent-encoding).
 
 // Anything that may need work: escapes, dot segments, double or back slashes, controls, spaces.

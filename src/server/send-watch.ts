@@ -1,5 +1,5 @@
 // limits.sendTimeout: a connection whose response bytes have not moved for this long is destroyed,
-// which aborts the upstream request it was fed by (http-proxy destroys it when the response closes)
+// which aborts the upstream request it was fed by (the pipeline destroys it when the response closes)
 // and frees the pooled socket. That is nginx's `send_timeout`: the slow-read attack (slowhttptest -X)
 // otherwise pins one upstream socket per attacking connection for as long as the attacker likes.
 // Tracked per connection, not per request (one Map entry for the connection's life, one sweep a
