@@ -257,7 +257,7 @@ export async function startCaddy(dir: string, port: number, backendUrl: string):
   const caddy = which("caddy");
   if (caddy === undefined) return undefined;
   const config = path.join(dir, "Caddyfile");
-  writeFileSync(config, `{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}\nhttp://127.0.0.1:${port} {\n\treverse_proxy ${backendUrl.replace(/^http:\/\//, "").replace(/\/$/, "")}\n}\n`);
+  writeFileSync(config, `{\n\tadmin off\n\tauto_https off\n}\nhttp://127.0.0.1:${port} {\n\treverse_proxy ${backendUrl.replace(/^http:\/\//, "").replace(/\/$/, "")}\n}\n`);
   const url = `http://127.0.0.1:${port}/`;
   const managed = await launch({
     name: "caddy",
