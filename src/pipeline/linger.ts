@@ -18,7 +18,15 @@ export type LingerOutcome = "drained" | "time_limit" | "byte_limit";
 
 /** True while a request's body is still arriving: answering now leaves unread bytes on the wire. */
 export function bodyUnread(req: IncomingMessage | Http2ServerRequest): boolean {
-  if (req.complete) return false;
+  return !req.complete && declaresBody(req);
+}
+
+/**
+ * Whether the request has a body at all, by its framing (RFC 9112 §6.3), whether or not it has arrived:
+ * what forwarding and retrying ask. `complete` cannot tell: Node sets it once the parser has read the
+ * body, before anyone consumed it (a small body behind a stage that waited is complete and unread).
+ */
+export function declaresBody(req: IncomingMessage | Http2ServerRequest): boolean {
   // An HTTP/2 request without a body ends its stream with its HEADERS frame; length headers are optional.
   // (Told apart by its stream: Node's HTTP/1 parser also reports version 2 for an "HTTP/2.0" request line.)
   if ("stream" in req) return !req.stream.endAfterHeaders;

@@ -19,6 +19,7 @@ import { CONTEXT, type RequestContext, type WithContext } from "../pipeline/cont
 import { GatewayError, writeHeaderList } from "../pipeline/answers.js";
 import type { Target } from "../upstream/target.js";
 import { beginAttempt, recordUpstreamStatus } from "../pipeline/attempt.js";
+import { declaresBody } from "../pipeline/linger.js";
 import { requestHeaderList } from "./headers.js";
 import { clientResponseHeaders } from "./response-headers.js";
 import { pushOwnHeaders } from "../pipeline/own-headers.js";
@@ -89,7 +90,7 @@ export class Forwarder {
     if (!upstream.reusedSocket) upstream.once("socket", onNewSocket);
     // A buffered body (request-body stage) is sent in place of the request stream it was read from.
     if (ctx.body !== undefined) ctx.body.pipe(upstream);
-    else if (hasBody(ctx)) req.pipe(upstream);
+    else if (declaresBody(req)) req.pipe(upstream);
     else upstream.end();
   }
 
@@ -133,15 +134,6 @@ function relay(request: UpstreamRequest, upstream: UpstreamResponse, options: Fo
   upstream.on("data", onUpstreamData);
   upstream.on("end", onUpstreamEnd);
   upstream.on("error", onUpstreamBodyError);
-}
-
-/** A request has a body to forward when its framing says so (RFC 9112 §6.3), or its HTTP/2 stream goes on. */
-function hasBody(ctx: RequestContext): boolean {
-  const req = ctx.req;
-  if ("stream" in req) return !req.stream.endAfterHeaders;
-  const headers = req.headers;
-  const length = headers["content-length"];
-  return headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
 function onUpstreamError(this: UpstreamRequest, error: Error): void {

@@ -8,7 +8,7 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingH
 import { performance } from "node:perf_hooks";
 import { GatewayError, GRPC, isGrpc } from "../pipeline/answers.js";
 import { beginAttempt, endAttempt, recordUpstreamStatus } from "../pipeline/attempt.js";
-import { bodyUnread } from "../pipeline/linger.js";
+import { declaresBody } from "../pipeline/linger.js";
 import type { ClientResponse, RequestContext } from "../pipeline/context.js";
 import type { CompiledHeaderEdits } from "../routing/route.js";
 import type { Service } from "../upstream/service.js";
@@ -125,7 +125,7 @@ function writeTo(res: ClientResponse, chunk: Buffer): boolean {
 }
 
 function hasBody(ctx: RequestContext): boolean {
-  return ctx.body !== undefined || bodyUnread(ctx.req);
+  return ctx.body !== undefined || declaresBody(ctx.req);
 }
 
 /** The request as an HTTP/2 header block: pseudo-headers from the request, no connection-specific field. */

@@ -5,14 +5,14 @@
 // `request.reusedSocket`). Never a response timeout: the backend may still be working on it.
 import type { RequestContext } from "../pipeline/context.js";
 import type { ErrorCode } from "../pipeline/answers.js";
+import { declaresBody } from "../pipeline/linger.js";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 
 export function isRetryable(ctx: RequestContext, code: ErrorCode): boolean {
   if (ctx.isUpgrade || ctx.res!.headersSent || ctx.upstreamResponded) return false;
   if (!IDEMPOTENT.has(ctx.req.method ?? "")) return false;
-  const headers = ctx.req.headers;
-  if (headers["transfer-encoding"] !== undefined || (headers["content-length"] !== undefined && headers["content-length"] !== "0")) return false;
+  if (declaresBody(ctx.req)) return false;
   if (code === "UPSTREAM_CONNECT_FAILED" || code === "UPSTREAM_CONNECT_TIMEOUT") return true;
   return code === "UPSTREAM_RESET" && ctx.reusedSocket;
 }
