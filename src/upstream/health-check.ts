@@ -14,7 +14,7 @@ import https from "node:https";
 import type { ConnectionOptions } from "node:tls";
 import type { HealthCheckConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
-import type { Target } from "./target.js";
+import { socketHost, type Target } from "./target.js";
 import { grpcProbe } from "./grpc-health.js";
 import { describeTlsFailure, tlsFailure } from "./tls-failure.js";
 import { targetTlsOptions, type UpstreamTls } from "./upstream-tls.js";
@@ -117,8 +117,7 @@ export function probe(
       request = (secure ? https : http).request({
         ...(secure ? tls : undefined),
         method: "GET",
-        // URL.hostname keeps IPv6 brackets; the socket wants the bare address.
-        hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+        hostname: socketHost(url),
         port: url.port || (secure ? 443 : 80),
         // config.path is used verbatim: resolving it against the URL would send "//host/x" elsewhere.
         path: config.path,

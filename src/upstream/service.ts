@@ -12,7 +12,7 @@ import { configureBreaker } from "./circuit-breaker.js";
 import { HealthChecker } from "./health-check.js";
 import { Http2Pool } from "./http2-pool.js";
 import { RetryBudget } from "./retry-budget.js";
-import type { Target } from "./target.js";
+import { socketHost, type Target } from "./target.js";
 import type { TargetRegistry } from "./target-registry.js";
 import type { UpstreamTls } from "./upstream-tls.js";
 
@@ -189,7 +189,7 @@ function endpointOf(url: URL): Endpoint {
   const secure = url.protocol === "https:";
   return Object.freeze({
     request: secure ? https.request : http.request,
-    hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    hostname: socketHost(url),
     port: Number(url.port || (secure ? 443 : 80)),
     host: url.host,
   });

@@ -13,6 +13,11 @@ export interface TargetMetrics {
   readonly status5xx: { inc(): void };
 }
 
+/** A URL's host as sockets take it: URL.hostname keeps IPv6 brackets ("[::1]"), a socket wants "::1". */
+export function socketHost(url: URL): string {
+  return url.hostname.replace(/^\[(.*)\]$/, "$1");
+}
+
 export type BreakerState = "closed" | "half-open" | "open";
 
 export class Target {

@@ -11,6 +11,7 @@ import { resolve } from "node:path";
 import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from "node:tls";
 import { configErrorAt, type FoundProblem } from "../config/located-problems.js";
 import type { Config, UpstreamTlsConfig } from "../config/schema.js";
+import { socketHost } from "./target.js";
 import { readFailure } from "../config/read-failure.js";
 
 /** What a service's TLS settings resolve to, built once per config load and frozen. */
@@ -104,7 +105,7 @@ export function loadUpstreamTls(config: UpstreamTlsConfig, problem: (key: TlsFil
  * name taken from the target's host when the service names none. An IP literal gets no SNI at all.
  */
 export function targetTlsOptions(tls: UpstreamTls | undefined, url: URL): ConnectionOptions {
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const host = socketHost(url);
   const own: ConnectionOptions = isIP(host) === 0 ? { servername: host } : {};
   return tls === undefined ? own : { ...own, ...tls.options };
 }
