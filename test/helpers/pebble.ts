@@ -81,7 +81,15 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     child.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
     child.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));
     pebble = child;
-    await waitUntil(() => get(directoryUrl, ca).then((status) => status === 200), 10_000);
+    // A pebble that exits (a port taken while it was stopped, say) fails at once, with its own words.
+    const deadline = Date.now() + 20_000;
+    while ((await get(directoryUrl, ca)) !== 200) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        const state = child.exitCode !== null ? `exited with ${child.exitCode}` : "not answering after 20 s";
+        throw new Error(`pebble did not start (${state}) on 127.0.0.1:${acmePort}: ${log.slice(-2_000)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   };
   const stop = async () => {
     const child = pebble;
@@ -145,13 +153,4 @@ function fetchText(url: string, ca: string): Promise<string> {
       })
       .on("error", reject);
   });
-}
-
-async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error("pebble did not start");
 }
