@@ -1,5 +1,6 @@
-// TLS handshakes for the certs scenario: a load generator that measures new handshakes (runs
-// bench/handshake-load.ts pinned to the load CPU; "requests" are completed handshakes), and one
+// TLS handshakes for the certs and resumption scenarios: a load generator that measures new handshakes
+// (runs bench/handshake-load.ts pinned to the load CPU; "requests" are completed handshakes), full ones
+// or, with `resume`, resumed ones (each loop offering its previous connection's session ticket), and one
 // handshake from this process that reports what the server presented.
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -17,14 +18,52 @@ export interface HandshakeLoadOptions {
   readonly concurrency: number;
   /** A client certificate presented when the server asks for one. */
   readonly client?: { readonly cert: string; readonly key: string };
+  /**
+   * Resumed handshakes: each loop offers the session ticket of its previous connection. The run fails
+   * unless at least MIN_RESUMED_SHARE of the handshakes after each loop's first were resumed. Without it
+   * (the default) every handshake is a full one and the run fails if any was resumed.
+   */
+  readonly resume?: boolean;
 }
 
-/** A load generator for `tls://HOST:PORT` URLs whose "requests" are full (never resumed) TLS handshakes. */
-export function handshakeGenerator(options: HandshakeLoadOptions): LoadGenerator {
-  return { name: "tls-handshakes", run: (url, seconds) => runHandshakes(url, seconds, options) };
+/** With `resume`: the least share of the handshakes after each loop's first that must be resumed. */
+export const MIN_RESUMED_SHARE = 0.95;
+
+/** What a run of bench/handshake-load.ts prints. */
+interface HandshakeLoadOutput {
+  readonly handshakes: number;
+  readonly seconds: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly failed: number;
+  readonly resumed: number;
+  /** Handshakes that offered a session ticket. */
+  readonly offered: number;
 }
 
-async function runHandshakes(url: string, seconds: number, options: HandshakeLoadOptions): Promise<LoadResult> {
+export interface HandshakeGenerator extends LoadGenerator {
+  /** Resumed handshakes over every run of this generator so far, warm-ups included (for a Counter). */
+  resumedSoFar(): number;
+}
+
+/**
+ * A load generator for `tls://HOST:PORT` URLs whose "requests" are TLS handshakes: full ones (never
+ * resumed), or with `resume` resumed ones (but each loop's first).
+ */
+export function handshakeGenerator(options: HandshakeLoadOptions): HandshakeGenerator {
+  let resumed = 0;
+  return {
+    name: "tls-handshakes",
+    run: (url, seconds) =>
+      runHandshakes(url, seconds, options).then((output) => {
+        resumed += output.resumed;
+        return output.result;
+      }),
+    resumedSoFar: () => resumed,
+  };
+}
+
+async function runHandshakes(url: string, seconds: number, options: HandshakeLoadOptions): Promise<{ result: LoadResult; resumed: number }> {
   const target = new URL(url);
   const spec = {
     host: target.hostname,
@@ -33,6 +72,7 @@ async function runHandshakes(url: string, seconds: number, options: HandshakeLoa
     seconds,
     concurrency: options.concurrency,
     ...(options.client === undefined ? {} : { certFile: options.client.cert, keyFile: options.client.key }),
+    ...(options.resume === true ? { resume: true } : {}),
   };
   const [command, args] = pinned(LOAD_CPU, process.execPath, [path.join(here, "handshake-load.js"), JSON.stringify(spec)]);
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -45,16 +85,28 @@ async function runHandshakes(url: string, seconds: number, options: HandshakeLoa
   clearTimeout(killer);
   const line = output.split("\n").find((text) => text.startsWith("{"));
   if (child.exitCode !== 0 || line === undefined) throw new Error(`handshake-load exited with ${child.exitCode ?? child.signalCode}:\n${output}`);
-  const result = JSON.parse(line) as { handshakes: number; seconds: number; p50Ms: number; p99Ms: number; failed: number; resumed: number };
-  if (result.resumed > 0) throw new Error(`handshake-load resumed ${result.resumed} sessions: the figures would not be full handshakes`);
+  const result = JSON.parse(line) as HandshakeLoadOutput;
+  if (options.resume === true) {
+    // Each loop's first handshake has no ticket to offer; every later one should be resumed.
+    const resumable = result.handshakes - options.concurrency;
+    if (resumable <= 0 || result.resumed < MIN_RESUMED_SHARE * resumable) {
+      throw new Error(
+        `handshake-load resumed ${result.resumed} of ${Math.max(0, resumable)} handshakes after each loop's first (${result.offered} offered a ticket; ` +
+          `at least ${MIN_RESUMED_SHARE * 100}% needed): the figures would not be resumed handshakes`,
+      );
+    }
+  } else if (result.resumed > 0) throw new Error(`handshake-load resumed ${result.resumed} sessions: the figures would not be full handshakes`);
   return {
-    requests: result.handshakes,
-    seconds: result.seconds,
-    rps: result.seconds > 0 ? result.handshakes / result.seconds : 0,
-    p50Ms: result.p50Ms,
-    p99Ms: result.p99Ms,
-    non2xx: 0,
-    errors: result.failed,
+    result: {
+      requests: result.handshakes,
+      seconds: result.seconds,
+      rps: result.seconds > 0 ? result.handshakes / result.seconds : 0,
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      non2xx: 0,
+      errors: result.failed,
+    },
+    resumed: result.resumed,
   };
 }
 

@@ -25,7 +25,7 @@ export interface MeasuredWindow {
 }
 
 export interface LoadGenerator {
-  readonly name: "wrk" | "autocannon" | "h2load" | "tls-handshakes";
+  readonly name: "wrk" | "autocannon" | "h2load" | "tls-handshakes" | "connections";
   run(url: string, seconds: number, connections: number): Promise<LoadResult>;
   /**
    * One run that warms up for `warmup` s and then measures for `seconds` s on the same connections
@@ -37,16 +37,18 @@ export interface LoadGenerator {
   runWindowed?(url: string, warmup: number, seconds: number, connections: number, window: MeasuredWindow): Promise<LoadResult>;
 }
 
-export function chooseLoadGenerator(): LoadGenerator {
+/** wrk or autocannon (BENCH_LOADGEN), sending `headers` with every request. */
+export function chooseLoadGenerator(headers: Readonly<Record<string, string>> = {}): LoadGenerator {
   const forced = process.env.BENCH_LOADGEN;
   const wrk = forced === "autocannon" ? undefined : which("wrk");
-  if (wrk !== undefined) return { name: "wrk", run: (url, seconds, connections) => runWrk(wrk, url, seconds, connections) };
+  if (wrk !== undefined) return { name: "wrk", run: (url, seconds, connections) => runWrk(wrk, url, seconds, connections, headers) };
   if (forced === "wrk") throw new Error("BENCH_LOADGEN=wrk but wrk is not installed (apt-get install -y wrk)");
-  return { name: "autocannon", run: runAutocannon };
+  return { name: "autocannon", run: (url, seconds, connections) => runAutocannon(url, seconds, connections, headers) };
 }
 
-async function runWrk(wrk: string, url: string, seconds: number, connections: number): Promise<LoadResult> {
-  const [command, args] = pinned(LOAD_CPU, wrk, ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", url]);
+async function runWrk(wrk: string, url: string, seconds: number, connections: number, headers: Readonly<Record<string, string>>): Promise<LoadResult> {
+  const headerArgs = Object.entries(headers).flatMap(([name, value]) => ["-H", `${name}: ${value}`]);
+  const [command, args] = pinned(LOAD_CPU, wrk, ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", ...headerArgs, url]);
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
@@ -99,13 +101,13 @@ interface AutocannonResult {
   readonly duration: number;
 }
 
-type Autocannon = (options: { url: string; connections: number; duration: number }) => Promise<AutocannonResult>;
+type Autocannon = (options: { url: string; connections: number; duration: number; headers: Readonly<Record<string, string>> }) => Promise<AutocannonResult>;
 
-async function runAutocannon(url: string, seconds: number, connections: number): Promise<LoadResult> {
+async function runAutocannon(url: string, seconds: number, connections: number, headers: Readonly<Record<string, string>>): Promise<LoadResult> {
   const moduleName = "autocannon";
   const autocannon = ((await import(moduleName)) as { default: Autocannon }).default;
   // autocannon skips certificate checks on https, as the self-signed certificate needs.
-  const result = await autocannon({ url, connections, duration: seconds });
+  const result = await autocannon({ url, connections, duration: seconds, headers });
   return {
     requests: result.requests.total,
     seconds: result.duration,

@@ -1,7 +1,9 @@
 // `npm run bench`: loopback benchmark scenarios, each comparing targets measured in interleaved rounds
-// within this one run (DESIGN.md Part 3), then a final block of every ratio and bench/results/latest.json.
+// within this one run (DESIGN.md Part 3), then a final block of every ratio, the performance goals with
+// their verdicts, and bench/results/latest.json.
 //   core       (a) backend, (b) bare http-proxy-3 + keep-alive agent, (c) Rampart HTTP with every core
-//              guard, (d) the same Rampart over HTTPS
+//              guard, (d) the same Rampart over HTTPS, (e) bare node:http, (f) Caddy, (g) Rampart with
+//              no guard configured
 //   guards     Rampart without edge guards vs guards on with the memory store and with the Redis store
 //   bans       guards on with 1,000,000 bans loaded vs none: CPU per request and resident memory
 //   balancing  three targets vs one (health checks, breakers), and failed requests when a backend is killed
@@ -14,19 +16,25 @@
 //   certs      TLS (and mTLS) to an https target vs an http one; new TLS handshakes per core with client
 //              auth vs without and with on-demand TLS vs without; on-demand first handshake vs a known
 //              name; issuance time from start, DNS-01 (rfc2136, BIND) and wildcard vs HTTP-01 (pebble)
+//   rejections 429, 404 and 403 vs a proxied request (keep-alive), and a denylisted address closed at
+//              accept vs a proxied request on a new connection
+//   resumption new TLS handshakes per core, full and resumed (session tickets), Rampart vs nginx
+//   idle       resident memory per idle keep-alive client connection (BENCH_IDLE_CONNECTIONS, default
+//              10,000), Rampart vs nginx
 // Proxies run pinned to CPU 0; the load generator, backends and redis-server to CPU 1. Trust the CPU time
 // per request (lowest across rounds) over req/s on a shared machine.
 //
-// Environment: BENCH_ONLY=core,guards,bans,balancing,workers,h2,releases,certs (default all), BENCH_DURATION (s, default 5),
+// Environment: BENCH_ONLY=core,guards,bans,balancing,workers,h2,releases,certs,rejections,resumption,idle (default all), BENCH_DURATION (s, default 5),
 // BENCH_WARMUP (s, default 2), BENCH_ROUNDS (core, guards, workers, h2, releases and certs, default 3), BENCH_ROUNDS_SECONDARY
 // (bans and balancing, default 2), BENCH_CONNECTIONS (default 50; not h2 nor certs' handshakes), BENCH_GUARDS=off (core, h2, releases and certs:
 // Rampart without guards), BENCH_BACKEND=node (skip the nginx backend), BENCH_LOADGEN=wrk|autocannon (h2 always
 // uses h2load), BENCH_ACCESS_LOG=<file> (core and h2 Rampart's access log, default a temp file), BENCH_BANS
-// (default 1000000), BENCH_KEEP_TMP=1 (keep configs and logs).
+// (default 1000000), BENCH_IDLE_CONNECTIONS (default 10000), BENCH_KEEP_TMP=1 (keep configs and logs).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { printPerformanceGoals } from "./goals.js";
 import { chooseLoadGenerator } from "./load.js";
 import { LOAD_CPU, PROXY_CPU, installCleanup, interrupted, pinSelf, pinning, runMain, stopAll } from "./processes.js";
 import { printRatios, verdict, type Ratio, writeResults } from "./report.js";
@@ -37,7 +45,10 @@ import { runCerts } from "./scenarios/certs.js";
 import { runCore } from "./scenarios/core.js";
 import { runGuards } from "./scenarios/guards.js";
 import { runH2 } from "./scenarios/h2.js";
+import { runIdle } from "./scenarios/idle.js";
+import { runRejections } from "./scenarios/rejections.js";
 import { runReleases } from "./scenarios/releases.js";
+import { runResumption } from "./scenarios/resumption.js";
 import { RELOAD_RUN_SECONDS, runWorkers } from "./scenarios/workers.js";
 import { readSettings, type ScenarioName, type Settings } from "./settings.js";
 import { repoRoot, snapshotRampart } from "./targets.js";
@@ -51,6 +62,9 @@ const runners: Readonly<Record<ScenarioName, (context: ScenarioContext) => Promi
   h2: runH2,
   releases: runReleases,
   certs: runCerts,
+  rejections: runRejections,
+  resumption: runResumption,
+  idle: runIdle,
 };
 
 /** Measured load seconds per scenario (start-up, ban loading and the like come on top). */
@@ -76,6 +90,14 @@ function plannedSeconds(name: ScenarioName, settings: Settings): number {
       // Three upstream targets and four handshake targets, then on-demand first handshakes and
       // 3 issuances per round (a few seconds each).
       return 7 * settings.rounds * run + 10 + 3 * settings.rounds * 4;
+    case "rejections":
+      // Proxied, 429, 404, 403 over keep-alive; proxied and closed at accept on new connections.
+      return 6 * settings.rounds * run;
+    case "resumption":
+      // Full and resumed handshakes, Rampart and nginx.
+      return 4 * settings.rounds * run;
+    case "idle":
+      return 60;
   }
 }
 
@@ -134,6 +156,7 @@ async function main(): Promise<number> {
 
   const allRatios: Ratio[] = settings.only.flatMap((name) => (results[name]?.ratios ?? []).map((entry) => ({ ...entry, name: `${name}: ${entry.name}` })));
   printRatios("=== ratios (all measured in this run; CPU per request is the lowest across rounds, req/s the median) ===", allRatios);
+  printPerformanceGoals(allRatios);
   const failed = Object.keys(errors);
   if (failed.length > 0) console.log(`\nFAILED scenarios: ${failed.join(", ")} (see above)`);
   console.log(`\nscenario wall times: ${settings.only.map((name) => `${name} ${(seconds[name] ?? 0).toFixed(0)} s`).join(", ")}`);

@@ -1,5 +1,5 @@
 // Benchmark settings from the environment (see bench/run.ts for the list).
-export const SCENARIOS = ["core", "guards", "bans", "balancing", "workers", "h2", "releases", "certs"] as const;
+export const SCENARIOS = ["core", "guards", "bans", "balancing", "workers", "h2", "releases", "certs", "rejections", "resumption", "idle"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Settings {

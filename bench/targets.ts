@@ -1,6 +1,7 @@
 // Starts the processes under test: backends (nginx when installed, else bench/backend.ts), bare
 // http-proxy-3 (bench/bare-proxy.ts), Rampart (`node dist/src/cli.js start -c <config>`) and nginx as an
-// HTTP/2 TLS proxy (the h2 scenario's reference).
+// HTTP/2 TLS proxy (the h2 scenario's reference) or as a TLS server answering by itself (the resumption
+// scenario's).
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -128,7 +129,7 @@ export async function startNginxH2Proxy(
   const nginx = nginxBinary();
   if (nginx === undefined) return undefined;
   // `nginx -V` prints to stderr: "nginx version: nginx/1.22.1".
-  const version = /nginx\/[\d.]+/.exec(spawnSync(nginx, ["-v"], { encoding: "utf8" }).stderr ?? "")?.[0] ?? "nginx";
+  const version = nginxVersion(nginx);
   const root = path.join(dir, "nginx-h2");
   mkdirSync(root, { recursive: true });
   const conf = path.join(root, "nginx.conf");
@@ -163,6 +164,51 @@ ${http2Directive}
   );
   const managed = await launch({
     name: "nginx-h2",
+    command: nginx,
+    args: ["-p", `${root}/`, "-c", conf, "-e", `${root}/error.log`],
+    cpu: PROXY_CPU,
+    stderrFile: path.join(root, "stderr.log"),
+  });
+  const url = `https://127.0.0.1:${port}/`;
+  await waitForHttp(url, managed, 10_000);
+  return { url, version, configFile: conf, process: managed };
+}
+
+/**
+ * nginx terminating TLS (HTTP/1.1 by ALPN) and answering every request itself with 200 and the bench's
+ * body, pinned to the proxy CPU: one worker, no access log, the given certificate, TLS 1.2 and 1.3, session
+ * tickets on (nginx's default, written out; ticket keys random per start, no shared session cache). For
+ * handshake figures (the resumption scenario). `process` is the master, the worker its child: cpuSeconds
+ * charges both. Undefined when nginx is not installed.
+ */
+export async function startNginxTlsServer(
+  dir: string,
+  port: number,
+  certificate: { readonly certFile: string; readonly keyFile: string },
+  name = "nginx-tls",
+): Promise<NginxProxy | undefined> {
+  const nginx = nginxBinary();
+  if (nginx === undefined) return undefined;
+  const version = nginxVersion(nginx);
+  const root = path.join(dir, name);
+  mkdirSync(root, { recursive: true });
+  const conf = path.join(root, "nginx.conf");
+  writeFileSync(
+    conf,
+    `${nginxPreamble(root)}  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${certificate.certFile};
+    ssl_certificate_key ${certificate.keyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets on;
+    default_type text/plain;
+    location / { return 200 "${BODY}"; }
+  }
+}
+`,
+  );
+  const managed = await launch({
+    name,
     command: nginx,
     args: ["-p", `${root}/`, "-c", conf, "-e", `${root}/error.log`],
     cpu: PROXY_CPU,
@@ -234,17 +280,21 @@ export async function startGrpcBackend(dir: string, port: number): Promise<GrpcB
   return { url: `http://${address}`, address, process: managed };
 }
 
-/** Bare http-proxy-3, or with `mode: "node"` Node's own http.request and pipe (bench/bare-proxy.ts). */
-export async function startBareProxy(dir: string, port: number, backendUrl: string, mode?: "node"): Promise<{ url: string; process: Managed }> {
+/**
+ * Bare http-proxy-3; with `mode: "node"` Node's own http.request and pipe; with `mode: "answer"` a Node
+ * server answering 429 by itself (bench/bare-proxy.ts).
+ */
+export async function startBareProxy(dir: string, port: number, backendUrl: string, mode?: "node" | "answer"): Promise<{ url: string; process: Managed }> {
   const url = `http://127.0.0.1:${port}/`;
   const managed = await launch({
-    name: mode === "node" ? "node:http" : "http-proxy-3",
+    name: mode === undefined ? "http-proxy-3" : mode === "node" ? "node:http" : "node:http-429",
     command: process.execPath,
     args: [path.join(here, "bare-proxy.js"), String(port), backendUrl.replace(/\/$/, ""), ...(mode === undefined ? [] : [mode])],
     cpu: PROXY_CPU,
     stderrFile: path.join(dir, `bare-proxy${mode === undefined ? "" : `-${mode}`}.err`),
   });
-  await waitForHttp(url, managed);
+  // The answering server says 429 to everything but /ready.
+  await waitForHttp(mode === "answer" ? `${url}ready` : url, managed);
   return { url, process: managed };
 }
 
@@ -307,14 +357,19 @@ export async function rampartPorts(): Promise<RampartPorts> {
   return { http: http!, https: https!, admin: admin! };
 }
 
+/** "nginx/1.22.1" (`nginx -v` prints it to stderr). */
+export function nginxVersion(nginx: string): string {
+  return /nginx\/[\d.]+/.exec(spawnSync(nginx, ["-v"], { encoding: "utf8" }).stderr ?? "")?.[0] ?? "nginx";
+}
+
 /** The start of every nginx.conf the bench writes: one worker, files under `root`, no access log. */
-function nginxPreamble(root: string): string {
+export function nginxPreamble(root: string, workerConnections = 1_024): string {
   return `daemon off;
 master_process on;
 worker_processes 1;
 pid ${root}/nginx.pid;
 error_log ${root}/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections ${workerConnections}; }
 http {
   access_log off;
   client_body_temp_path ${root}/client_body;

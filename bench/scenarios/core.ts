@@ -1,6 +1,7 @@
 // Core: (a) the backend directly, (b) bare http-proxy-3 with a keep-alive agent, (c) Rampart over plain
 // HTTP with every core guard, metrics and the access log on, (d) the same Rampart over HTTPS, and the
-// peers: (e) bare node:http (http.request and pipe, the floor of any Node proxy), (f) Caddy when installed.
+// peers: (e) bare node:http (http.request and pipe, the floor of any Node proxy), (f) Caddy when installed;
+// and (g) Rampart over plain HTTP with no guard configured (routing, forwarding, metrics, access log).
 import { statSync } from "node:fs";
 import path from "node:path";
 import { failedTargets, runRounds, type Target } from "../measure.js";
@@ -30,6 +31,10 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
     },
     accessLog,
   );
+  // Goal 1's second half: what routing, forwarding, metrics and the access log cost without any guard.
+  const unguarded = guards
+    ? await startRampart(dir, { name: "rampart-unguarded", ports: await rampartPorts(), targets: backend.urls, edgeGuards: false })
+    : undefined;
   const suffix = guards ? "" : " (guards off)";
   const targets: readonly Target[] = [
     { key: "a", label: `backend (${backend.kind})`, url: backend.urls[0]!, charged: backend.processes },
@@ -38,6 +43,7 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
     { key: "d", label: `rampart https${suffix}`, url: rampart.httpsUrl, charged: [rampart.process] },
     { key: "e", label: "bare node:http", url: bareNode.url, charged: [bareNode.process] },
     ...(caddy === undefined ? [] : [{ key: "f", label: "caddy", url: caddy.url, charged: [caddy.process] }]),
+    ...(unguarded === undefined ? [] : [{ key: "g", label: "rampart http, no guard configured", url: unguarded.httpUrl, charged: [unguarded.process] }]),
   ];
   const summaries = await runRounds(load, targets, roundOptions(settings, settings.rounds));
   const s = (key: string) => summaries[key]!;
@@ -49,6 +55,7 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
     { name: "d/c req/s", value: ratio(s("d").rps, s("c").rps), note: "TLS cost: HTTPS ÷ HTTP" },
     { name: "d/c CPU per request", value: ratio(s("d").cpuUsPerRequest, s("c").cpuUsPerRequest), goal: { max: 1.1 }, note: "TLS cost: HTTPS ÷ HTTP (reused connections)" },
     { name: "c/e CPU per request", value: ratio(s("c").cpuUsPerRequest, s("e").cpuUsPerRequest), note: "Rampart ÷ bare node:http" },
+    ...(unguarded === undefined ? [] : [{ name: "g/b CPU per request", value: ratio(s("g").cpuUsPerRequest, s("b").cpuUsPerRequest), goal: { max: 1.05 }, note: "Rampart, no guard configured ÷ bare http-proxy-3" }]),
     ...(caddy === undefined ? [] : [{ name: "c/f CPU per request", value: ratio(s("c").cpuUsPerRequest, s("f").cpuUsPerRequest), goal: { max: 1 }, note: "Rampart ÷ Caddy (stretch goal)" }]),
   ];
   printTable(`core (${settings.rounds} rounds)`, summaries);

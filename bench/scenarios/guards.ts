@@ -67,6 +67,19 @@ export async function runGuards({ load, dir, settings }: ScenarioContext): Promi
         note: "without redis-server's CPU",
       },
       { name: "guards on (redis)/off req/s", value: ratio(redisSummary.rps, s("off")?.rps), goal: { min: 0.85 } },
+      {
+        name: "guards on (redis)/(memory) CPU, Rampart only",
+        value: ratio(redisSummary.cpuParts["rampart-redis"], s("mem")?.cpuUsPerRequest),
+        goal: { max: 1.15 },
+        note: "the Redis store ÷ the memory store, without redis-server's CPU",
+      },
+      {
+        name: "guards on (redis): Redis commands per request",
+        value: redisSummary.perRequest["redis commands"] ?? null,
+        unit: "commands",
+        goal: { max: 1 },
+        note: "total_commands_processed (INFO stats) over the measured runs, median; the ban check reads memory",
+      },
     );
   }
   printTable(`guards (${settings.rounds} rounds)`, summaries, [
