@@ -2,16 +2,19 @@
 // `node` as the third argument, Node's own http.request and pipe with the same agent (the floor any
 // Node proxy stands on: the issue's "node:http + http.request, no library"); with `answer`, a Node
 // server answering every request with a 429 shaped like Rampart's (the floor under any rejection; its
-// /ready answers 200).
-// `node dist/bench/bare-proxy.js PORT TARGET [node|answer]`, e.g. `node dist/bench/bare-proxy.js 8100 http://127.0.0.1:8200`.
+// /ready answers 200); with `refuse`, a front net.Server that destroys every connection from 127.0.0.2
+// at accept and hands the others to an HTTP server answering 200 (the floor under a gate closing a
+// denylisted address at accept, built as Rampart's listeners are).
+// `node dist/bench/bare-proxy.js PORT TARGET [node|answer|refuse]`, e.g. `node dist/bench/bare-proxy.js 8100 http://127.0.0.1:8200`.
 import { randomUUID } from "node:crypto";
 import http from "node:http";
+import net from "node:net";
 import { createProxyServer } from "http-proxy-3";
 
 const [portText, target, mode] = process.argv.slice(2);
 const port = Number(portText);
-if (!Number.isInteger(port) || port <= 0 || port > 65_535 || target === undefined || (mode !== undefined && mode !== "node" && mode !== "answer")) {
-  console.error("usage: node dist/bench/bare-proxy.js PORT TARGET [node|answer]");
+if (!Number.isInteger(port) || port <= 0 || port > 65_535 || target === undefined || (mode !== undefined && mode !== "node" && mode !== "answer" && mode !== "refuse")) {
+  console.error("usage: node dist/bench/bare-proxy.js PORT TARGET [node|answer|refuse]");
   process.exit(2);
 }
 
@@ -57,8 +60,17 @@ function answering(): http.RequestListener {
   };
 }
 
-const server = http.createServer(mode === "node" ? withNodeHttp() : mode === "answer" ? answering() : withHttpProxy3());
+const server = http.createServer(mode === "node" ? withNodeHttp() : mode === "answer" ? answering() : mode === "refuse" ? (_req, res) => res.end() : withHttpProxy3());
 server.keepAliveTimeout = 120_000;
-server.listen(port, "127.0.0.1");
+if (mode === "refuse") {
+  const front = net.createServer({ noDelay: true }, (socket) => {
+    socket.on("error", () => {});
+    if (socket.remoteAddress === "127.0.0.2") socket.destroy();
+    else server.emit("connection", socket);
+  });
+  front.listen(port, "127.0.0.1");
+} else {
+  server.listen(port, "127.0.0.1");
+}
 process.once("SIGTERM", () => process.exit(0));
 process.once("SIGINT", () => process.exit(0));

@@ -19,7 +19,7 @@ const PERFORMANCE_GOALS: readonly PerformanceGoal[] = [
   { goal: "2. closed at accept ÷ a proxied request, new connections", figure: "rejections: g/f CPU per connection" },
   { goal: "3. workers 2 ÷ 1, CPU per request, shared rate limit", figure: "workers: workers 2/1 CPU per request" },
   { goal: "4. Redis store ÷ memory store, Rampart's CPU", figure: "guards: guards on (redis)/(memory) CPU, Rampart only" },
-  { goal: "4. Redis commands per request", figure: "guards: guards on (redis): Redis commands per request" },
+  { goal: "4. Redis round trips per request", figure: "guards: guards on (redis): Redis round trips per request" },
   { goal: "5. HTTPS ÷ HTTP, CPU per request, reused connections", figure: "core: d/c CPU per request" },
   { goal: "5. resumed TLS handshakes per second per core, Rampart", figure: "resumption: Rampart resumed handshakes per core" },
   { goal: "5. Rampart ÷ nginx, resumed handshakes per core", figure: "resumption: Rampart ÷ nginx, resumed handshakes/s per core" },

@@ -23,10 +23,14 @@ function redisSession(port: number, commands: readonly string[], timeoutMs = 2_0
   });
 }
 
-/** `total_commands_processed` from INFO stats. */
-export async function redisCommandsProcessed(port: number): Promise<number | null> {
+/**
+ * A counter of INFO stats: `total_commands_processed` (commands run inside a Lua script included), or
+ * `total_reads_processed` (read events on client sockets: a pipeline of commands read at once is one,
+ * so this counts round trips from Redis's side).
+ */
+export async function redisStat(port: number, name: "total_commands_processed" | "total_reads_processed"): Promise<number | null> {
   try {
-    const match = /total_commands_processed:(\d+)/.exec(await redisSession(port, ["INFO stats"]));
+    const match = new RegExp(`${name}:(\\d+)`).exec(await redisSession(port, ["INFO stats"]));
     return match ? Number(match[1]) : null;
   } catch {
     return null;

@@ -282,12 +282,12 @@ export async function startGrpcBackend(dir: string, port: number): Promise<GrpcB
 
 /**
  * Bare http-proxy-3; with `mode: "node"` Node's own http.request and pipe; with `mode: "answer"` a Node
- * server answering 429 by itself (bench/bare-proxy.ts).
+ * server answering 429 by itself; with `mode: "refuse"` one closing 127.0.0.2 at accept (bench/bare-proxy.ts).
  */
-export async function startBareProxy(dir: string, port: number, backendUrl: string, mode?: "node" | "answer"): Promise<{ url: string; process: Managed }> {
+export async function startBareProxy(dir: string, port: number, backendUrl: string, mode?: "node" | "answer" | "refuse"): Promise<{ url: string; process: Managed }> {
   const url = `http://127.0.0.1:${port}/`;
   const managed = await launch({
-    name: mode === undefined ? "http-proxy-3" : mode === "node" ? "node:http" : "node:http-429",
+    name: mode === undefined ? "http-proxy-3" : mode === "node" ? "node:http" : `node:${mode}`,
     command: process.execPath,
     args: [path.join(here, "bare-proxy.js"), String(port), backendUrl.replace(/\/$/, ""), ...(mode === undefined ? [] : [mode])],
     cpu: PROXY_CPU,

@@ -5,7 +5,8 @@
 // Node server answering the same 429 by itself (no gateway at all: the floor under any rejection on
 // Node). A new connection per request (bench/connect-load.ts, 16 loops): (f) a proxied GET with
 // `Connection: close` from 127.0.0.1, (g) connections from 127.0.0.2, which is denylisted: closed at
-// accept, never read. Every rejection target is checked to answer its status first, and every answer
+// accept, never read, and (h) the same against a bare Node front listener that destroys 127.0.0.2's
+// connections at accept (the floor under (g)). Every rejection target is checked to answer its status first, and every answer
 // of the measured runs to be that status.
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -24,9 +25,10 @@ const DENIED_FORWARDED = "203.0.113.7";
 const FRESH_LOOPS = 16;
 
 export async function runRejections({ load, dir, settings }: ScenarioContext): Promise<ScenarioResult> {
-  const [backendPort, answerPort] = await Promise.all([freePort(), freePort()]);
+  const [backendPort, answerPort, refusePort] = await Promise.all([freePort(), freePort(), freePort()]);
   const backend = await startBackends(dir, [backendPort]);
   const answer = await startBareProxy(dir, answerPort, backend.urls[0]!, "answer");
+  const refuse = await startBareProxy(dir, refusePort, backend.urls[0]!, "refuse");
   const rampart = await startRampart(dir, {
     name: "rampart",
     ports: await rampartPorts(),
@@ -67,6 +69,7 @@ export async function runRejections({ load, dir, settings }: ScenarioContext): P
       load: connectionGenerator({ port, localAddress: "127.0.0.1", request: `GET /proxied HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n` }),
     },
     { key: "g", label: "rampart, denylisted, closed at accept", url: origin, charged: [rampart.process], load: connectionGenerator({ port, localAddress: DENIED_CLIENT }) },
+    { key: "h", label: "bare node:net closing at accept", url: refuse.url, charged: [refuse.process], load: connectionGenerator({ port: refusePort, localAddress: DENIED_CLIENT }) },
   ];
   for (const [key, { status, headers }] of Object.entries(expected)) {
     const target = targets.find((candidate) => candidate.key === key)!;
@@ -85,8 +88,9 @@ export async function runRejections({ load, dir, settings }: ScenarioContext): P
     { name: "d/a CPU per request", value: ratio(cpu("d"), cpu("a")), goal: { max: 0.35 }, note: "403 denylisted via a trusted proxy ÷ a proxied request" },
     { name: "e/a CPU per request", value: ratio(cpu("e"), cpu("a")), note: "bare Node answering the 429 ÷ Rampart proxying: the floor under the three above" },
     { name: "g/f CPU per connection", value: ratio(cpu("g"), cpu("f")), goal: { max: 0.1 }, note: "closed at accept ÷ a proxied request on a new connection" },
+    { name: "h/f CPU per connection", value: ratio(cpu("h"), cpu("f")), note: "bare Node closing at accept ÷ Rampart proxying on a new connection: the floor under the one above" },
   ];
-  printTable(`rejections (${settings.rounds} rounds; f and g: CPU µs per connection)`, summaries);
+  printTable(`rejections (${settings.rounds} rounds; f, g and h: CPU µs per connection)`, summaries);
   printRatios("rejections ratios", ratios);
   return { title: "rejections", rounds: settings.rounds, targets: summaries, ratios, details: { freshLoops: FRESH_LOOPS }, notes: [] };
 }
