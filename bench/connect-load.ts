@@ -7,6 +7,7 @@
 // no `HTTP/1.1 200` with `request`, any byte without), and the first failure's reason.
 import net from "node:net";
 import { performance } from "node:perf_hooks";
+import { percentile } from "./measure.js";
 
 interface Options {
   readonly host: string;
@@ -32,8 +33,7 @@ const deadline = started + options.seconds * 1_000;
 
 function finish(): void {
   const seconds = (performance.now() - started) / 1_000;
-  latencies.sort((a, b) => a - b);
-  const at = (p: number) => (latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil((p / 100) * latencies.length) - 1))]!);
+  const at = (p: number) => (latencies.length === 0 ? 0 : percentile(latencies, p));
   console.log(JSON.stringify({ connections: latencies.length, seconds, p50Ms: at(50), p99Ms: at(99), failed, firstFailure }));
   process.exit(0);
 }

@@ -20,6 +20,7 @@
 // offered: handshakes that offered a session.
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { percentile } from "./measure.js";
 import tls from "node:tls";
 
 interface Options {
@@ -63,8 +64,7 @@ const deadline = started + options.seconds * 1_000;
 
 function finish(): void {
   const seconds = (performance.now() - started) / 1_000;
-  latencies.sort((a, b) => a - b);
-  const at = (p: number) => (latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil((p / 100) * latencies.length) - 1))]!);
+  const at = (p: number) => (latencies.length === 0 ? 0 : percentile(latencies, p));
   console.log(JSON.stringify({ handshakes: latencies.length, seconds, p50Ms: at(50), p99Ms: at(99), failed, resumed, offered }));
   process.exit(0);
 }

@@ -2,13 +2,15 @@
 // (runs bench/handshake-load.ts pinned to the load CPU; "requests" are completed handshakes), full ones
 // or, with `resume`, resumed ones (each loop offering its previous connection's session ticket), and one
 // handshake from this process that reports what the server presented.
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import type { LoadGenerator, LoadResult } from "./load.js";
-import { LOAD_CPU, pinned, track } from "./processes.js";
+import type { Counter, Summary } from "./measure.js";
+import { runLoadScript } from "./processes.js";
+import { fetchText, metricValue } from "./scenario.js";
+import type { Rampart } from "./targets.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 
@@ -74,18 +76,7 @@ async function runHandshakes(url: string, seconds: number, options: HandshakeLoa
     ...(options.client === undefined ? {} : { certFile: options.client.cert, keyFile: options.client.key }),
     ...(options.resume === true ? { resume: true } : {}),
   };
-  const [command, args] = pinned(LOAD_CPU, process.execPath, [path.join(here, "handshake-load.js"), JSON.stringify(spec)]);
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const managed = await track("handshake-load", child);
-  const killer = setTimeout(() => child.kill("SIGKILL"), (seconds + 30) * 1_000);
-  await managed.exit;
-  clearTimeout(killer);
-  const line = output.split("\n").find((text) => text.startsWith("{"));
-  if (child.exitCode !== 0 || line === undefined) throw new Error(`handshake-load exited with ${child.exitCode ?? child.signalCode}:\n${output}`);
-  const result = JSON.parse(line) as HandshakeLoadOutput;
+  const result = (await runLoadScript(path.join(here, "handshake-load.js"), spec, seconds)) as HandshakeLoadOutput;
   if (options.resume === true) {
     // Each loop's first handshake has no ticket to offer; every later one should be resumed.
     const resumable = result.handshakes - options.concurrency;
@@ -133,3 +124,15 @@ export function handshakeOnce(port: number, servername: string, ca: string | und
     socket.on("error", reject);
   });
 }
+
+/** rampart_tls_handshakes_total{result} from a Rampart's admin listener: read around each run, reported per client handshake. */
+export function handshakeCounter(rampart: Rampart, result: "ok" | "failed"): Counter {
+  return {
+    name: `handshakes ${result}`,
+    read: async () => metricValue(await fetchText(`${rampart.adminUrl}/metrics`), "rampart_tls_handshakes_total", `{result="${result}"}`) ?? null,
+  };
+}
+
+/** Handshakes per second one core takes: 10⁶ ÷ the lowest CPU µs per handshake. */
+export const perCore = (summary: Summary | undefined): number | null =>
+  summary?.cpuUsPerRequest == null || summary.cpuUsPerRequest === 0 ? null : 1e6 / summary.cpuUsPerRequest;

@@ -6,8 +6,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "nod
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
-import { LOAD_CPU, PROXY_CPU, launch, pinned, pinning, sleep, stop, track, waitForHttp, which, type Managed } from "./processes.js";
-import { nginxBinary, nginxPreamble, nginxVersion } from "./targets.js";
+import { LOAD_CPU, PROXY_CPU, pinned, pinning, sleep, stop, track, waitForHttp, which, type Managed } from "./processes.js";
+import { launchNginx, nginxBinary, nginxPreamble, nginxVersion } from "./targets.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 
@@ -192,13 +192,7 @@ export async function startNginxIdleProxy(dir: string, name: string, port: numbe
 }
 `,
   );
-  const managed = await launch({
-    name,
-    command: nginx,
-    args: ["-p", `${root}/`, "-c", configFile, "-e", `${root}/error.log`],
-    cpu: PROXY_CPU,
-    stderrFile: path.join(root, "stderr.log"),
-  });
+  const managed = await launchNginx(nginx, name, root, configFile, PROXY_CPU);
   const url = `http://127.0.0.1:${port}/`;
   await waitForHttp(url, managed, 10_000);
   return { url, version, configFile, workerConnections, process: managed };

@@ -344,3 +344,23 @@ export function runMain(main: () => Promise<number>): void {
     },
   );
 }
+
+/**
+ * Runs a load script of the bench (`node SCRIPT JSON-SPEC`) pinned to the load CPU, killed if it outlives
+ * `seconds` by 30 s, and resolves the JSON line it prints at the end.
+ */
+export async function runLoadScript(script: string, spec: unknown, seconds: number): Promise<unknown> {
+  const name = path.basename(script, ".js");
+  const [command, args] = pinned(LOAD_CPU, process.execPath, [script, JSON.stringify(spec)]);
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const managed = await track(name, child);
+  const killer = setTimeout(() => child.kill("SIGKILL"), (seconds + 30) * 1_000);
+  await managed.exit;
+  clearTimeout(killer);
+  const line = output.split("\n").find((text) => text.startsWith("{"));
+  if (child.exitCode !== 0 || line === undefined) throw new Error(`${name} exited with ${child.exitCode ?? child.signalCode}:\n${output}`);
+  return JSON.parse(line) as unknown;
+}

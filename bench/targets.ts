@@ -87,11 +87,16 @@ ${ports.map((port) => `    listen 127.0.0.1:${port};`).join("\n")}
 }
 `,
   );
+  return launchNginx(nginx, "nginx", root, conf, LOAD_CPU);
+}
+
+/** nginx in the foreground with its files under `root`, pinned to `cpu`; `process` is the master, the worker its child. */
+export function launchNginx(nginx: string, name: string, root: string, configFile: string, cpu: number): Promise<Managed> {
   return launch({
-    name: "nginx",
+    name,
     command: nginx,
-    args: ["-p", `${root}/`, "-c", conf, "-e", `${root}/error.log`],
-    cpu: LOAD_CPU,
+    args: ["-p", `${root}/`, "-c", configFile, "-e", `${root}/error.log`],
+    cpu,
     stderrFile: path.join(root, "stderr.log"),
   });
 }
@@ -162,13 +167,7 @@ ${http2Directive}
 }
 `,
   );
-  const managed = await launch({
-    name: "nginx-h2",
-    command: nginx,
-    args: ["-p", `${root}/`, "-c", conf, "-e", `${root}/error.log`],
-    cpu: PROXY_CPU,
-    stderrFile: path.join(root, "stderr.log"),
-  });
+  const managed = await launchNginx(nginx, "nginx-h2", root, conf, PROXY_CPU);
   const url = `https://127.0.0.1:${port}/`;
   await waitForHttp(url, managed, 10_000);
   return { url, version, configFile: conf, process: managed };
@@ -207,13 +206,7 @@ export async function startNginxTlsServer(
 }
 `,
   );
-  const managed = await launch({
-    name,
-    command: nginx,
-    args: ["-p", `${root}/`, "-c", conf, "-e", `${root}/error.log`],
-    cpu: PROXY_CPU,
-    stderrFile: path.join(root, "stderr.log"),
-  });
+  const managed = await launchNginx(nginx, name, root, conf, PROXY_CPU);
   const url = `https://127.0.0.1:${port}/`;
   await waitForHttp(url, managed, 10_000);
   return { url, version, configFile: conf, process: managed };

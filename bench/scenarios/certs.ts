@@ -34,13 +34,13 @@ import net from "node:net";
 import path from "node:path";
 import { startBind, startPebble, type Bind, type Pebble } from "../acme-servers.js";
 import { BODY } from "../body.js";
-import { handshakeGenerator, handshakeOnce } from "../handshakes.js";
-import { failedTargets, median, runRounds, type Counter, type Summary, type Target } from "../measure.js";
+import { handshakeCounter, handshakeGenerator, handshakeOnce, perCore } from "../handshakes.js";
+import { failedTargets, median, runRounds, type Summary, type Target } from "../measure.js";
 import { makePki } from "../pki.js";
 import { LOAD_CPU, PROXY_CPU, freePort, launch, sleep, stop, waitForHttp, type Managed } from "../processes.js";
 import { BREAKER, rampartConfig, type RampartOptions } from "../rampart-config.js";
 import { fmt, printRatios, printRows, printTable, ratio, type Ratio } from "../report.js";
-import { fetchText, metricValue, roundOptions, type ScenarioContext, type ScenarioResult } from "../scenario.js";
+import { fetchText, roundOptions, type ScenarioContext, type ScenarioResult } from "../scenario.js";
 import { rampartCliPath, rampartPorts, repoRoot, startRampart, type Rampart } from "../targets.js";
 
 /** Parallel handshake loops of the handshake load (one process on the load CPU). */
@@ -141,16 +141,6 @@ function httpsStatus(port: number, urlPath: string, servername: string, client?:
   });
 }
 
-/** rampart_tls_handshakes_total{result} from a Rampart's admin listener. */
-function handshakeCounter(rampart: Rampart, result: "ok" | "failed"): Counter {
-  return {
-    name: `handshakes ${result}`,
-    read: async () => metricValue(await fetchText(`${rampart.adminUrl}/metrics`), "rampart_tls_handshakes_total", `{result="${result}"}`) ?? null,
-  };
-}
-
-const perCore = (summary: Summary | undefined): number | null =>
-  summary?.cpuUsPerRequest == null || summary.cpuUsPerRequest === 0 ? null : 1e6 / summary.cpuUsPerRequest;
 
 interface Issuance {
   readonly round: number;

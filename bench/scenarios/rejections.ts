@@ -8,12 +8,11 @@
 // accept, never read, and (h) the same against a bare Node front listener that destroys 127.0.0.2's
 // connections at accept (the floor under (g)). Every rejection target is checked to answer its status first, and every answer
 // of the measured runs to be that status.
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chooseLoadGenerator, type LoadGenerator, type LoadResult } from "../load.js";
 import { runRounds, type Summary, type Target } from "../measure.js";
-import { LOAD_CPU, freePort, pinned, track } from "../processes.js";
+import { freePort, runLoadScript } from "../processes.js";
 import { BREAKER } from "../rampart-config.js";
 import { printRatios, printTable, ratio, type Ratio } from "../report.js";
 import { roundOptions, type ScenarioContext, type ScenarioResult } from "../scenario.js";
@@ -120,18 +119,14 @@ function connectionGenerator(connection: ConnectionOptions): LoadGenerator {
 
 async function runConnections(connection: ConnectionOptions, seconds: number): Promise<LoadResult> {
   const spec = { host: "127.0.0.1", ...connection, seconds, concurrency: FRESH_LOOPS };
-  const [command, args] = pinned(LOAD_CPU, process.execPath, [path.join(here, "..", "connect-load.js"), JSON.stringify(spec)]);
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const managed = await track("connect-load", child);
-  const killer = setTimeout(() => child.kill("SIGKILL"), (seconds + 30) * 1_000);
-  await managed.exit;
-  clearTimeout(killer);
-  const line = output.split("\n").find((text) => text.startsWith("{"));
-  if (child.exitCode !== 0 || line === undefined) throw new Error(`connect-load exited with ${child.exitCode ?? child.signalCode}:\n${output}`);
-  const result = JSON.parse(line) as { connections: number; seconds: number; p50Ms: number; p99Ms: number; failed: number; firstFailure?: string };
+  const result = (await runLoadScript(path.join(here, "..", "connect-load.js"), spec, seconds)) as {
+    connections: number;
+    seconds: number;
+    p50Ms: number;
+    p99Ms: number;
+    failed: number;
+    firstFailure?: string;
+  };
   if (result.failed > 0) throw new Error(`connect-load from ${connection.localAddress}: ${result.failed} of ${result.connections + result.failed} connections failed (first: ${result.firstFailure})`);
   return {
     requests: result.connections,

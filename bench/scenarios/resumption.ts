@@ -35,13 +35,13 @@
 // measured and compared with nginx.
 import path from "node:path";
 import tls from "node:tls";
-import { handshakeGenerator, MIN_RESUMED_SHARE } from "../handshakes.js";
-import { runRounds, type Counter, type Summary, type Target } from "../measure.js";
+import { handshakeCounter, handshakeGenerator, MIN_RESUMED_SHARE, perCore } from "../handshakes.js";
+import { runRounds, type Counter, type Target } from "../measure.js";
 import { makePki } from "../pki.js";
 import { freePort, type Managed } from "../processes.js";
 import { fmt, printRatios, printRows, printTable, ratio, type Ratio } from "../report.js";
-import { fetchText, metricValue, roundOptions, type ScenarioContext, type ScenarioResult } from "../scenario.js";
-import { rampartPorts, startBackends, startNginxTlsServer, startRampart, type Rampart } from "../targets.js";
+import { roundOptions, type ScenarioContext, type ScenarioResult } from "../scenario.js";
+import { rampartPorts, startBackends, startNginxTlsServer, startRampart } from "../targets.js";
 import { HANDSHAKE_CONCURRENCY } from "./certs.js";
 
 const SERVERNAME = "resume.bench.test";
@@ -115,16 +115,6 @@ async function checkResumption(label: string, port: number): Promise<SpotCheck> 
   return { protocol: resumed.protocol, cipher: full.cipher, ticketsAfterFull: full.tickets, ticketsAfterResumed: resumed.tickets };
 }
 
-/** Rampart's rampart_tls_handshakes_total{result}: read around each run, reported per client handshake. */
-function handshakeCounter(rampart: Rampart, result: "ok" | "failed"): Counter {
-  return {
-    name: `handshakes ${result}`,
-    read: async () => metricValue(await fetchText(`${rampart.adminUrl}/metrics`), "rampart_tls_handshakes_total", `{result="${result}"}`) ?? null,
-  };
-}
-
-const perCore = (summary: Summary | undefined): number | null =>
-  summary?.cpuUsPerRequest == null || summary.cpuUsPerRequest === 0 ? null : 1e6 / summary.cpuUsPerRequest;
 
 const rounded = (value: number | null): number | null => (value === null ? null : Math.round(value));
 
