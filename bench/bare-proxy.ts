@@ -4,17 +4,21 @@
 // server answering every request with a 429 shaped like Rampart's (the floor under any rejection; its
 // /ready answers 200); with `refuse`, a front net.Server that destroys every connection from 127.0.0.2
 // at accept and hands the others to an HTTP server answering 200 (the floor under a gate closing a
-// denylisted address at accept, built as Rampart's listeners are).
-// `node dist/bench/bare-proxy.js PORT TARGET [node|answer|refuse]`, e.g. `node dist/bench/bare-proxy.js 8100 http://127.0.0.1:8200`.
+// denylisted address at accept, built as Rampart's listeners are); with `node-https CERT KEY`, `node`'s
+// proxy behind an HTTPS listener (the floor under Rampart's HTTPS ÷ HTTP).
+// `node dist/bench/bare-proxy.js PORT TARGET [node|answer|refuse|node-https CERT KEY]`, e.g. `node dist/bench/bare-proxy.js 8100 http://127.0.0.1:8200`.
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import { createProxyServer } from "http-proxy-3";
 
-const [portText, target, mode] = process.argv.slice(2);
+const [portText, target, mode, certFile, keyFile] = process.argv.slice(2);
 const port = Number(portText);
-if (!Number.isInteger(port) || port <= 0 || port > 65_535 || target === undefined || (mode !== undefined && mode !== "node" && mode !== "answer" && mode !== "refuse")) {
-  console.error("usage: node dist/bench/bare-proxy.js PORT TARGET [node|answer|refuse]");
+const modes = [undefined, "node", "answer", "refuse", "node-https"];
+if (!Number.isInteger(port) || port <= 0 || port > 65_535 || target === undefined || !modes.includes(mode) || (mode === "node-https" && (certFile === undefined || keyFile === undefined))) {
+  console.error("usage: node dist/bench/bare-proxy.js PORT TARGET [node|answer|refuse|node-https CERT KEY]");
   process.exit(2);
 }
 
@@ -60,7 +64,10 @@ function answering(): http.RequestListener {
   };
 }
 
-const server = http.createServer(mode === "node" ? withNodeHttp() : mode === "answer" ? answering() : mode === "refuse" ? (_req, res) => res.end() : withHttpProxy3());
+const server =
+  mode === "node-https"
+    ? https.createServer({ cert: readFileSync(certFile!), key: readFileSync(keyFile!) }, withNodeHttp())
+    : http.createServer(mode === "node" ? withNodeHttp() : mode === "answer" ? answering() : mode === "refuse" ? (_req, res) => res.end() : withHttpProxy3());
 server.keepAliveTimeout = 120_000;
 if (mode === "refuse") {
   const front = net.createServer({ noDelay: true }, (socket) => {

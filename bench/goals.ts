@@ -21,6 +21,7 @@ const PERFORMANCE_GOALS: readonly PerformanceGoal[] = [
   { goal: "4. Redis store ÷ memory store, Rampart's CPU", figure: "guards: guards on (redis)/(memory) CPU, Rampart only" },
   { goal: "4. Redis round trips per request", figure: "guards: guards on (redis): Redis round trips per request" },
   { goal: "5. HTTPS ÷ HTTP, CPU per request, reused connections", figure: "core: d/c CPU per request" },
+  { goal: "5. (floor) bare node:http, HTTPS ÷ HTTP, CPU per request", figure: "core: h/e CPU per request" },
   { goal: "5. resumed TLS handshakes per second per core, Rampart", figure: "resumption: Rampart resumed handshakes per core" },
   { goal: "5. Rampart ÷ nginx, resumed handshakes per core", figure: "resumption: Rampart ÷ nginx, resumed handshakes/s per core" },
   { goal: "6. p99 at 50 connections ÷ bare http-proxy-3", figure: "core: c/b p99" },

@@ -274,15 +274,28 @@ export async function startGrpcBackend(dir: string, port: number): Promise<GrpcB
 }
 
 /**
- * Bare http-proxy-3; with `mode: "node"` Node's own http.request and pipe; with `mode: "answer"` a Node
- * server answering 429 by itself; with `mode: "refuse"` one closing 127.0.0.2 at accept (bench/bare-proxy.ts).
+ * Bare http-proxy-3; with `mode: "node"` Node's own http.request and pipe (behind HTTPS with
+ * `mode: "node-https"` and `certificate`); with `mode: "answer"` a Node server answering 429 by itself;
+ * with `mode: "refuse"` one closing 127.0.0.2 at accept (bench/bare-proxy.ts).
  */
-export async function startBareProxy(dir: string, port: number, backendUrl: string, mode?: "node" | "answer" | "refuse"): Promise<{ url: string; process: Managed }> {
-  const url = `http://127.0.0.1:${port}/`;
+export async function startBareProxy(
+  dir: string,
+  port: number,
+  backendUrl: string,
+  mode?: "node" | "answer" | "refuse" | "node-https",
+  certificate?: { readonly certFile: string; readonly keyFile: string },
+): Promise<{ url: string; process: Managed }> {
+  const url = `${mode === "node-https" ? "https" : "http"}://127.0.0.1:${port}/`;
   const managed = await launch({
     name: mode === undefined ? "http-proxy-3" : mode === "node" ? "node:http" : `node:${mode}`,
     command: process.execPath,
-    args: [path.join(here, "bare-proxy.js"), String(port), backendUrl.replace(/\/$/, ""), ...(mode === undefined ? [] : [mode])],
+    args: [
+      path.join(here, "bare-proxy.js"),
+      String(port),
+      backendUrl.replace(/\/$/, ""),
+      ...(mode === undefined ? [] : [mode]),
+      ...(certificate === undefined ? [] : [certificate.certFile, certificate.keyFile]),
+    ],
     cpu: PROXY_CPU,
     stderrFile: path.join(dir, `bare-proxy${mode === undefined ? "" : `-${mode}`}.err`),
   });

@@ -1,10 +1,13 @@
 // Core: (a) the backend directly, (b) bare http-proxy-3 with a keep-alive agent, (c) Rampart over plain
 // HTTP with every core guard, metrics and the access log on, (d) the same Rampart over HTTPS, and the
 // peers: (e) bare node:http (http.request and pipe, the floor of any Node proxy), (f) Caddy when installed;
-// and (g) Rampart over plain HTTP with no guard configured (routing, forwarding, metrics, access log).
+// (g) Rampart over plain HTTP with no guard configured (routing, forwarding, metrics, access log); and
+// (h) bare node:http behind an HTTPS listener, the floor under Rampart's HTTPS ÷ HTTP. Rampart and (h)
+// serve the same ECDSA P-256 certificate.
 import { statSync } from "node:fs";
 import path from "node:path";
 import { failedTargets, runRounds, type Target } from "../measure.js";
+import { makePki } from "../pki.js";
 import { freePort } from "../processes.js";
 import { BREAKER } from "../rampart-config.js";
 import { printRatios, printTable, ratio, type Ratio } from "../report.js";
@@ -13,10 +16,15 @@ import { rampartPorts, startBackends, startBareProxy, startCaddy, startRampart }
 
 export async function runCore({ load, dir, settings }: ScenarioContext): Promise<ScenarioResult> {
   const guards = settings.guards;
-  const [backendPort, bareProxyPort, bareNodePort, caddyPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [backendPort, bareProxyPort, bareNodePort, bareHttpsPort, caddyPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const pki = makePki(path.join(dir, "pki"));
+  pki.ca("core-ca");
+  const served = pki.issue("core", "core-ca", { san: ["DNS:localhost", "IP:127.0.0.1"] });
+  const certificate = { certFile: served.cert, keyFile: served.key };
   const backend = await startBackends(dir, [backendPort]);
   const bare = await startBareProxy(dir, bareProxyPort, backend.urls[0]!);
   const bareNode = await startBareProxy(dir, bareNodePort, backend.urls[0]!, "node");
+  const bareHttps = await startBareProxy(dir, bareHttpsPort, backend.urls[0]!, "node-https", certificate);
   const caddy = await startCaddy(dir, caddyPort, backend.urls[0]!);
   const accessLog = process.env.BENCH_ACCESS_LOG || path.join(dir, "rampart-access.log");
   // Every guard of the core on, none able to fire: edge guards, active health checks, a breaker, retries.
@@ -26,6 +34,7 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
       name: "rampart",
       ports: await rampartPorts(),
       targets: backend.urls,
+      certificate,
       edgeGuards: guards,
       ...(guards ? { healthCheck: "{ path: /, interval: 5s, timeout: 2s }", circuitBreaker: BREAKER, retry: "{ attempts: 2 }" } : {}),
     },
@@ -44,6 +53,7 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
     { key: "e", label: "bare node:http", url: bareNode.url, charged: [bareNode.process] },
     ...(caddy === undefined ? [] : [{ key: "f", label: "caddy", url: caddy.url, charged: [caddy.process] }]),
     ...(unguarded === undefined ? [] : [{ key: "g", label: "rampart http, no guard configured", url: unguarded.httpUrl, charged: [unguarded.process] }]),
+    { key: "h", label: "bare node:http over https", url: bareHttps.url, charged: [bareHttps.process] },
   ];
   const summaries = await runRounds(load, targets, roundOptions(settings, settings.rounds));
   const s = (key: string) => summaries[key]!;
@@ -54,6 +64,7 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
     { name: "c/b p99", value: ratio(s("c").p99Ms, s("b").p99Ms), goal: { max: 1.2 }, note: "Rampart ÷ bare http-proxy-3, 50 connections" },
     { name: "d/c req/s", value: ratio(s("d").rps, s("c").rps), note: "TLS cost: HTTPS ÷ HTTP" },
     { name: "d/c CPU per request", value: ratio(s("d").cpuUsPerRequest, s("c").cpuUsPerRequest), goal: { max: 1.1 }, note: "TLS cost: HTTPS ÷ HTTP (reused connections)" },
+    { name: "h/e CPU per request", value: ratio(s("h").cpuUsPerRequest, s("e").cpuUsPerRequest), note: "bare node:http, HTTPS ÷ HTTP: the floor under d/c" },
     { name: "c/e CPU per request", value: ratio(s("c").cpuUsPerRequest, s("e").cpuUsPerRequest), note: "Rampart ÷ bare node:http" },
     ...(unguarded === undefined ? [] : [{ name: "g/b CPU per request", value: ratio(s("g").cpuUsPerRequest, s("b").cpuUsPerRequest), goal: { max: 1.05 }, note: "Rampart, no guard configured ÷ bare http-proxy-3" }]),
     ...(caddy === undefined ? [] : [{ name: "c/f CPU per request", value: ratio(s("c").cpuUsPerRequest, s("f").cpuUsPerRequest), goal: { max: 1 }, note: "Rampart ÷ Caddy (stretch goal)" }]),

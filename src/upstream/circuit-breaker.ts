@@ -35,6 +35,12 @@ export function configureBreaker(target: Target, config: CircuitBreakerConfig | 
       volumeThreshold: config.volumeThreshold,
       rollingCountTimeout: config.window,
       rollingCountBuckets: 10,
+      // Off: by default opossum keeps every request's latency in its window and, once per bucket (every
+      // window/10), concatenates and sorts them all for percentiles and a "snapshot" event Rampart never
+      // reads: at 7,000 requests/s and a 10 s window, 70,000 numbers sorted every second, 1.6 µs of CPU
+      // per request under load (README, Performance). The open decision needs only the counts.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
       resetTimeout: config.resetTimeout,
       name: `${target.service}/${target.key}`,
     },
