@@ -12,6 +12,8 @@ interface PerformanceGoal {
 const PERFORMANCE_GOALS: readonly PerformanceGoal[] = [
   { goal: "1. every guard ÷ bare http-proxy-3, CPU per request", figure: "core: c/b CPU per request" },
   { goal: "1. no guard configured ÷ bare http-proxy-3, CPU per request", figure: "core: g/b CPU per request" },
+  { goal: "1. the same two, both at one fixed rate: every guard", figure: "core: fixed rate: c/b CPU per request" },
+  { goal: "1. the same two, both at one fixed rate: no guard", figure: "core: fixed rate: g/b CPU per request" },
   { goal: "1. stretch: every guard ÷ Caddy, CPU per request", figure: "core: c/f CPU per request" },
   { goal: "2. 429 over a limit ÷ a proxied request", figure: "rejections: b/a CPU per request" },
   { goal: "2. 404 no route ÷ a proxied request", figure: "rejections: c/a CPU per request" },

@@ -25,6 +25,8 @@ export interface H2loadSpec {
   readonly headers?: readonly string[];
   /** h2load's per-request log (--log-file), rewritten by each run. */
   readonly logFile: string;
+  /** Requests per second per connection (--rps): a fixed rate instead of as fast as the target answers. */
+  readonly rps?: number;
 }
 
 /** What h2load's summary says about one run (its measured part). */
@@ -69,6 +71,7 @@ export function h2loadArgs(spec: H2loadSpec, url: string, warmup: number, second
     "-D",
     String(seconds),
     ...(warmup > 0 ? ["--warm-up-time", String(warmup)] : []),
+    ...(spec.rps === undefined ? [] : ["--rps", String(spec.rps)]),
     ...(spec.dataFile === undefined ? [] : ["-d", spec.dataFile]),
     ...(spec.headers ?? []).flatMap((header) => ["-H", header]),
     "--log-file",

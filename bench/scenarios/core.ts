@@ -4,9 +4,14 @@
 // (g) Rampart over plain HTTP with no guard configured (routing, forwarding, metrics, access log); and
 // (h) bare node:http behind an HTTPS listener, the floor under Rampart's HTTPS ÷ HTTP. Rampart and (h)
 // serve the same ECDSA P-256 certificate.
+// Then (b), (c), (e) and (g) again at one fixed rate (h2load --h1 --rps, FIXED_RATE requests/s over 50
+// connections): CPU per request falls as the request rate rises (more requests per wake-up and system
+// call), so a proxy measured at a higher rate looks cheaper; at one rate for all, the ratios compare
+// the same work. Skipped with a note without h2load.
 import { statSync } from "node:fs";
 import path from "node:path";
-import { failedTargets, runRounds, type Target } from "../measure.js";
+import { h2loadBinary, h2loadGenerator } from "../h2load.js";
+import { failedTargets, runRounds, type Summary, type Target } from "../measure.js";
 import { makePki } from "../pki.js";
 import { freePort } from "../processes.js";
 import { BREAKER } from "../rampart-config.js";
@@ -70,9 +75,18 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
     ...(caddy === undefined ? [] : [{ name: "c/f CPU per request", value: ratio(s("c").cpuUsPerRequest, s("f").cpuUsPerRequest), goal: { max: 1 }, note: "Rampart ÷ Caddy (stretch goal)" }]),
   ];
   printTable(`core (${settings.rounds} rounds)`, summaries);
+  const notes: string[] = [];
+  const paced = await atFixedRate(targets.filter((target) => ["b", "c", "e", "g"].includes(target.key)), dir, settings, notes);
+  if (paced !== undefined) {
+    const p = (key: string) => paced[key]?.cpuUsPerRequest;
+    ratios.push(
+      { name: "fixed rate: c/b CPU per request", value: ratio(p("c"), p("b")), goal: { max: 1.1 }, note: `Rampart ÷ bare http-proxy-3, both at ${FIXED_RATE} requests/s` },
+      { name: "fixed rate: g/b CPU per request", value: ratio(p("g"), p("b")), goal: { max: 1.05 }, note: `Rampart, no guard configured ÷ bare http-proxy-3, at ${FIXED_RATE} requests/s` },
+      { name: "fixed rate: c/e CPU per request", value: ratio(p("c"), p("e")), note: `Rampart ÷ bare node:http, at ${FIXED_RATE} requests/s` },
+    );
+  }
   printRatios("core ratios", ratios);
 
-  const notes: string[] = [];
   const failures = failedTargets(summaries);
   if (failures.length > 0) notes.push(`non-2xx responses or socket errors at ${failures.map((key) => `(${key})`).join(", ")}: those figures do not measure the proxy path`);
   let accessLogBytes: number | null = null;
@@ -87,7 +101,33 @@ export async function runCore({ load, dir, settings }: ScenarioContext): Promise
     rounds: settings.rounds,
     targets: summaries,
     ratios,
-    details: { backend: backend.kind, guards, accessLog: { file: accessLog, bytes: accessLogBytes } },
+    details: { backend: backend.kind, guards, accessLog: { file: accessLog, bytes: accessLogBytes }, fixedRate: paced === undefined ? null : { rps: FIXED_RATE, targets: paced } },
     notes,
   };
+}
+
+/** Requests per second of the fixed-rate runs: below what every plain-HTTP target here sustains. */
+const FIXED_RATE = 2_500;
+const FIXED_RATE_CONNECTIONS = 50;
+
+async function atFixedRate(targets: readonly Target[], dir: string, settings: ScenarioContext["settings"], notes: string[]): Promise<Record<string, Summary> | undefined> {
+  if (h2loadBinary() === undefined) {
+    notes.push("fixed-rate runs skipped: h2load is not installed (apt-get install -y nghttp2-client)");
+    return undefined;
+  }
+  const paced = targets.map((target) => ({
+    ...target,
+    label: `${target.label} at ${FIXED_RATE}/s`,
+    load: h2loadGenerator({
+      label: target.label,
+      protocol: "http/1.1" as const,
+      clients: FIXED_RATE_CONNECTIONS,
+      streams: 1,
+      rps: FIXED_RATE / FIXED_RATE_CONNECTIONS,
+      logFile: path.join(dir, `fixed-rate-${target.key}.log`),
+    }).load,
+  }));
+  const summaries = await runRounds(paced[0]!.load!, paced, roundOptions(settings, settings.rounds));
+  printTable(`core at a fixed rate (${FIXED_RATE} requests/s, ${FIXED_RATE_CONNECTIONS} connections, ${settings.rounds} rounds)`, summaries);
+  return summaries;
 }
