@@ -3,7 +3,7 @@
 // their verdicts, and bench/results/latest.json.
 //   core       (a) backend, (b) bare http-proxy-3 + keep-alive agent, (c) Rampart HTTP with every core
 //              guard, (d) the same Rampart over HTTPS, (e) bare node:http, (f) Caddy, (g) Rampart with
-//              no guard configured
+//              no guard configured, (h) bare node:http over HTTPS; then b, c, e and g at one fixed rate
 //   guards     Rampart without edge guards vs guards on with the memory store and with the Redis store
 //   bans       guards on with 1,000,000 bans loaded vs none: CPU per request and resident memory
 //   balancing  three targets vs one (health checks, breakers), and failed requests when a backend is killed
