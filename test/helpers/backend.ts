@@ -2,7 +2,7 @@
 // accepted, so tests can prove upstream keep-alive reuse. Also: a free loopback port (a dead target,
 // or a port to start something on).
 import http from "node:http";
-import { createServer, type AddressInfo, type Socket } from "node:net";
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 
 export interface Backend {
   readonly server: http.Server;
@@ -33,6 +33,27 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * `count` distinct free ports: each listener stays open until all are bound, since a port freed by one
+ * freePort() call can be the very one the kernel hands to the next.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => resolve());
+      });
+    }
+    return servers.map((server) => (server.address() as AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
 
 /** Answers 200 with a JSON echo of method, url and headers unless a handler is given. */

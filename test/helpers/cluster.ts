@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { ConfigObject } from "./gateway.js";
-import { freePort } from "./backend.js";
+import { freePorts } from "./backend.js";
 
 export interface ClusterFiles {
   readonly dir: string;
@@ -28,9 +28,7 @@ let writes = 0;
 export async function clusterFiles(): Promise<ClusterFiles> {
   const dir = await mkdtemp(join(tmpdir(), "rampart-cluster-"));
   const configFile = join(dir, "gateway.yaml");
-  const ports = new Set<number>();
-  while (ports.size < 3) ports.add(await freePort());
-  const [httpPort, httpsPort, adminPort] = [...ports] as [number, number, number];
+  const [httpPort, httpsPort, adminPort] = (await freePorts(3)) as [number, number, number];
   const yaml = (config: ConfigObject) => {
     const log = (config.log ?? {}) as ConfigObject;
     const tls = (config.tls ?? {}) as ConfigObject;

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./backend.js";
+import { freePorts } from "./backend.js";
 
 export interface Pebble {
   /** The ACME directory URL. */
@@ -37,12 +37,8 @@ export interface PebbleOptions {
 
 export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> {
   const dir = await mkdtemp(join(tmpdir(), "rampart-pebble-"));
-  const acmePort = await freePort();
-  const managementPort = await freePort();
-  const dnsPort = await freePort();
-  const challengeManagementPort = await freePort();
-  const httpPort = await freePort();
-  const tlsPort = await freePort();
+  // Distinct: a port that two of these shared made pebble fail to bind it when restarted (CI, Node 24).
+  const [acmePort, managementPort, dnsPort, challengeManagementPort, httpPort, tlsPort] = (await freePorts(6)) as [number, number, number, number, number, number];
   const caFile = join(dir, "ca.pem");
   makeCertificates(dir);
   const configFile = join(dir, "pebble.json");
@@ -134,10 +130,12 @@ function makeCertificates(dir: string): void {
 
 function get(url: string, ca: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = https.get(url, { ca, agent: false }, (res) => {
+    const req = https.get(url, { ca, agent: false, timeout: 2_000 }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
+    // Something else on the port may accept and never answer: that is "not started" too.
+    req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", () => resolve(0));
   });
 }
