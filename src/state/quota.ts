@@ -20,13 +20,18 @@ export interface Quota {
 
 export type QuotaFactory = (spec: LimiterSpec) => Quota;
 
-export async function decide(limiter: RateLimiterAbstract, key: string): Promise<QuotaDecision> {
+/** Asks the limiter; a refusal is remembered in `overLimit` (when given) until the key's window ends. */
+export async function decide(limiter: RateLimiterAbstract, key: string, overLimit?: OverLimitKeys): Promise<QuotaDecision> {
   try {
     const result = await limiter.consume(key);
     return { kind: "allowed", remaining: result.remainingPoints, resetMs: result.msBeforeNext };
   } catch (outcome) {
-    if (outcome instanceof RateLimiterRes) return { kind: "limited", remaining: 0, resetMs: outcome.msBeforeNext };
-    return { kind: "store-unavailable", error: outcome };
+    if (!(outcome instanceof RateLimiterRes)) return { kind: "store-unavailable", error: outcome };
+    if (overLimit !== undefined) {
+      const now = Date.now();
+      overLimit.add(key, now + outcome.msBeforeNext, now);
+    }
+    return { kind: "limited", remaining: 0, resetMs: outcome.msBeforeNext };
   }
 }
 
@@ -68,16 +73,10 @@ export class OverLimitKeys {
 export function limiterQuota(limiter: RateLimiterAbstract, overLimit: OverLimitKeys): Quota {
   return {
     consume(key) {
-      const now = Date.now();
-      const resetMs = overLimit.resetMs(key, now);
+      // No clock read or lookup while no key is over its limit (the common case).
+      const resetMs = overLimit.size === 0 ? undefined : overLimit.resetMs(key, Date.now());
       if (resetMs !== undefined) return { kind: "limited", remaining: 0, resetMs };
-      return decide(limiter, key).then((decision) => {
-        if (decision.kind === "limited") {
-          const decidedAt = Date.now();
-          overLimit.add(key, decidedAt + decision.resetMs, decidedAt);
-        }
-        return decision;
-      });
+      return decide(limiter, key, overLimit);
     },
   };
 }
